@@ -1,0 +1,623 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The relay: guest register accesses (vmmio) in, vhost-user requests out;
+ * QueueNotify to kick eventfds, call eventfds to InterruptStatus and an
+ * interrupt. Guest RAM is handed to the back-end as it is (zero copy) when
+ * the hypervisor layer can share it as an fd (the simulator's memfd).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <linux/virtio_config.h>
+#include <linux/virtio_ring.h>
+
+#include "device.h"
+#include "devtab.h"
+#include "evloop.h"
+#include "hv/hv.h"
+#include "log.h"
+#include "transport/vmmio.h"
+#include "util.h"
+#include "vhost/vhu_client.h"
+#include "vq/shadow.h"
+
+#define BIT64(n) (UINT64_C(1) << (n))
+/* virtio 1.2 feature bits missing from the 6.1 uapi headers. */
+#define VIRTIO_F_NOTIFICATION_DATA 38
+#define VIRTIO_F_RING_RESET 40
+#define VHOST_F_LOG_ALL 26
+
+/*
+ * Features the relay cannot pass through: the vhost-user protocol bit, the
+ * packed ring and notification data (the relay only parses split rings and
+ * plain queue indexes), access-platform (means IOTLB to a vhost-user
+ * back-end), per-queue reset (not relayed yet) and dirty logging.
+ */
+#define DEV_FEATURES_MASKED (BIT64(VHU_F_PROTOCOL_FEATURES) | \
+	BIT64(VIRTIO_F_RING_PACKED) | BIT64(VIRTIO_F_NOTIFICATION_DATA) | \
+	BIT64(VIRTIO_F_ACCESS_PLATFORM) | BIT64(VIRTIO_F_RING_RESET) | \
+	BIT64(VHOST_F_LOG_ALL))
+
+#define DEV_PROTOCOL_WANTED (BIT64(VHU_PROTOCOL_F_MQ) | \
+	BIT64(VHU_PROTOCOL_F_REPLY_ACK) | BIT64(VHU_PROTOCOL_F_CONFIG))
+
+struct dev_queue {
+	struct shadow_vq *svq;	/* shadow mode only */
+	int kick_fd;
+	int call_fd;
+	struct evloop_watch *call_w;
+	bool started;
+	struct xvd_device *dev;
+	uint32_t index;
+};
+
+struct xvd_device {
+	struct hv_dom *hv;
+	struct xvd_device_cfg cfg;
+	char name[48];		/* "dom3 blk0" */
+	struct vmmio mmio;
+	struct vhu_client *vhu;
+	struct evloop_watch *vhu_w;
+	uint64_t backend_features;
+	uint64_t protocol_features;
+	bool running;
+	bool shadow;		/* this start copies through shadow queues */
+	struct shadow_mem *smem;
+	struct dev_queue q[VMMIO_MAX_QUEUES];
+	struct log_rl rl;
+	struct xvd_device_stats st;
+};
+
+static void device_backend_lost(struct xvd_device *dev, const char *why);
+static void device_stop(struct xvd_device *dev);
+
+uint64_t device_base(const struct xvd_device *dev)
+{
+	return dev->cfg.base;
+}
+
+const char *device_name(const struct xvd_device *dev)
+{
+	return dev->name;
+}
+
+const struct xvd_device_stats *device_stats(const struct xvd_device *dev)
+{
+	return &dev->st;
+}
+
+int xvd_mem_mode_parse(const char *s, enum xvd_mem_mode *out)
+{
+	if (strcmp(s, "auto") == 0)
+		*out = XVD_MEM_AUTO;
+	else if (strcmp(s, "shadow") == 0)
+		*out = XVD_MEM_SHADOW;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+const char *xvd_mem_mode_name(enum xvd_mem_mode m)
+{
+	return m == XVD_MEM_SHADOW ? "shadow" : "auto";
+}
+
+/* Guest memory seen through the hypervisor layer's mapping of guest RAM. */
+static void *hv_mem_map(void *ctx, uint64_t gpa, uint64_t len, bool writable,
+    void **cookie)
+{
+	*cookie = NULL;
+	return hv_gpa_to_hva(ctx, gpa, len);
+}
+
+static void hv_mem_unmap(void *ctx, void *cookie)
+{
+}
+
+static const struct vq_mem_ops hv_mem_ops = {
+	.map = hv_mem_map,
+	.unmap = hv_mem_unmap,
+};
+
+static void device_inject(struct xvd_device *dev)
+{
+	int rc;
+
+	/* Level 1 then 0, as QEMU does: Arm's vGIC treats it as an edge. */
+	rc = dev->hv->ops->set_irq(dev->hv, dev->cfg.irq, 1);
+	if (rc == 0)
+		rc = dev->hv->ops->set_irq(dev->hv, dev->cfg.irq, 0);
+	if (rc < 0) {
+		dev->st.errors++;
+		if (log_ratelimited(&dev->rl))
+			log_warnx("%s: injecting irq %u: %s", dev->name,
+			    dev->cfg.irq, strerror(-rc));
+		return;
+	}
+	dev->st.irqs++;
+}
+
+static void device_fail(struct xvd_device *dev, const char *why, uint32_t q)
+{
+	dev->st.errors++;
+	if (log_ratelimited(&dev->rl))
+		log_warnx("%s queue %u: %s: device needs reset", dev->name, q,
+		    why);
+	if (vmmio_needs_reset(&dev->mmio))
+		device_inject(dev);
+}
+
+static void call_cb(int fd, void *arg)
+{
+	struct dev_queue *q = arg;
+	struct xvd_device *dev = q->dev;
+	uint64_t v;
+
+	if (read(fd, &v, sizeof(v)) != (ssize_t)sizeof(v))
+		return;
+	dev->st.calls++;
+	if (q->svq != NULL) {
+		const char *why = NULL;
+		int rc = shadow_vq_complete(q->svq, &why);
+		uint64_t one = 1;
+
+		if (rc < 0) {
+			device_fail(dev, why != NULL ? why : "shadow queue error",
+			    q->index);
+			return;
+		}
+		if ((rc & SHADOW_KICK) != 0 &&
+		    write(q->kick_fd, &one, sizeof(one)) != sizeof(one))
+			dev->st.errors++;
+		if ((rc & SHADOW_IRQ) == 0)
+			return;
+	}
+	if (vmmio_raise(&dev->mmio, VMMIO_INT_VRING))
+		device_inject(dev);
+}
+
+static void vhu_cb(int fd, void *arg)
+{
+	/* Between requests the back-end has nothing to say: EOF or junk. */
+	device_backend_lost(arg, "back-end closed the connection");
+}
+
+/* Every call on a broken client fails: the first error drops the back-end. */
+static int vhu_check(struct xvd_device *dev, int rc, const char *what)
+{
+	if (rc >= 0)
+		return 0;
+	if (dev->vhu != NULL && vhu_client_broken(dev->vhu)) {
+		device_backend_lost(dev, what);
+	} else {
+		dev->st.errors++;
+		log_warnx("%s: %s: %s", dev->name, what, strerror(-rc));
+	}
+	return rc;
+}
+
+static bool has_protocol(const struct xvd_device *dev)
+{
+	return (dev->backend_features & BIT64(VHU_F_PROTOCOL_FEATURES)) != 0;
+}
+
+/* Stop the back-end's ring @i; its last avail index is only logged. */
+static void queue_stop(struct xvd_device *dev, uint32_t i)
+{
+	struct dev_queue *q = &dev->q[i];
+	bool was_started = q->started;
+	uint32_t base = 0;
+
+	/* Also reached again from device_backend_lost() inside this call. */
+	if (!was_started && q->svq == NULL)
+		return;
+	q->started = false;
+	/* The back-end stops using the ring before its memory goes away. */
+	if (was_started && dev->vhu != NULL &&
+	    (!has_protocol(dev) ||
+	    vhu_check(dev, vhu_set_vring_enable(dev->vhu, i, false),
+	    "SET_VRING_ENABLE(0)") == 0) &&
+	    vhu_check(dev, vhu_get_vring_base(dev->vhu, i, &base),
+	    "GET_VRING_BASE") == 0)
+		log_debug("%s queue %u: stopped at avail index %u", dev->name,
+		    i, base);
+	shadow_vq_destroy(q->svq);
+	q->svq = NULL;
+}
+
+static int queue_start(struct xvd_device *dev, uint32_t i)
+{
+	const struct vmmio_queue *mq = &dev->mmio.q[i];
+	struct dev_queue *q = &dev->q[i];
+	struct vhu_vring_addr a = { .index = i };
+	uint64_t num = mq->num;
+	uint8_t *desc, *avail, *used;
+
+	/* The rings, sized as the split layout with event idx words. */
+	if (dev->shadow) {
+		uint64_t f = vmmio_driver_features(&dev->mmio);
+		struct shadow_vq_cfg sc = {
+			.index = i, .name = dev->name, .num = mq->num,
+			.desc_gpa = mq->desc, .avail_gpa = mq->driver,
+			.used_gpa = mq->device,
+			.event_idx = (f & BIT64(VIRTIO_RING_F_EVENT_IDX)) != 0,
+			.indirect = (f & BIT64(VIRTIO_RING_F_INDIRECT_DESC)) != 0,
+			.mem = &hv_mem_ops, .mem_ctx = dev->hv,
+		};
+		struct shadow_ring_addr sa;
+		int rc = shadow_vq_create(dev->smem, &sc, &q->svq);
+
+		if (rc < 0) {
+			device_fail(dev, rc == -ENOMEM ? "shadow memory full" :
+			    "ring outside guest RAM", i);
+			return rc;
+		}
+		shadow_vq_ring_addr(q->svq, &sa);
+		a.desc = sa.desc_hva;
+		a.avail = sa.avail_hva;
+		a.used = sa.used_hva;
+	} else {
+		desc = hv_gpa_to_hva(dev->hv, mq->desc, 16 * num);
+		avail = hv_gpa_to_hva(dev->hv, mq->driver, 6 + 2 * num);
+		used = hv_gpa_to_hva(dev->hv, mq->device, 6 + 8 * num);
+		if (desc == NULL || avail == NULL || used == NULL) {
+			device_fail(dev, "ring outside guest RAM", i);
+			return -EFAULT;
+		}
+		a.desc = (uintptr_t)desc;
+		a.avail = (uintptr_t)avail;
+		a.used = (uintptr_t)used;
+	}
+	/* From here queue_stop() undoes whatever was done. */
+	q->started = true;
+	if (vhu_check(dev, vhu_set_vring_num(dev->vhu, i, mq->num),
+	    "SET_VRING_NUM") < 0 ||
+	    vhu_check(dev, vhu_set_vring_base(dev->vhu, i, 0),
+	    "SET_VRING_BASE") < 0 ||
+	    vhu_check(dev, vhu_set_vring_addr(dev->vhu, &a),
+	    "SET_VRING_ADDR") < 0 ||
+	    vhu_check(dev, vhu_set_vring_kick(dev->vhu, i, q->kick_fd),
+	    "SET_VRING_KICK") < 0 ||
+	    vhu_check(dev, vhu_set_vring_call(dev->vhu, i, q->call_fd),
+	    "SET_VRING_CALL") < 0)
+		return -EPIPE;
+	if (has_protocol(dev) &&
+	    vhu_check(dev, vhu_set_vring_enable(dev->vhu, i, true),
+	    "SET_VRING_ENABLE(1)") < 0)
+		return -EPIPE;
+	log_debug("%s queue %u: started, %u entries", dev->name, i, mq->num);
+	return 0;
+}
+
+/* Zero copy needs every guest RAM bank as an fd the back-end can map. */
+static bool guest_ram_shareable(const struct hv_dom *hv)
+{
+	for (unsigned i = 0; i < hv->nr_mem; i++)
+		if (hv->mem[i].fd < 0)
+			return false;
+	return hv->nr_mem != 0;
+}
+
+static int device_set_shadow_mem_table(struct xvd_device *dev)
+{
+	struct vhu_mem_region r = { .guest_addr = SHADOW_IOVA_BASE };
+	int fd, rc;
+
+	if (dev->smem == NULL) {
+		rc = shadow_mem_create(dev->cfg.shadow_bytes, dev->name,
+		    &dev->smem);
+		if (rc < 0) {
+			log_warnx("%s: cannot create %zu bytes of shadow memory:"
+			    " %s", dev->name, dev->cfg.shadow_bytes,
+			    strerror(-rc));
+			return rc;
+		}
+	}
+	r.size = shadow_mem_size(dev->smem);
+	r.user_addr = (uintptr_t)shadow_mem_hva(dev->smem);
+	fd = shadow_mem_fd(dev->smem);
+	return vhu_check(dev, vhu_set_mem_table(dev->vhu, &r, &fd, 1),
+	    "SET_MEM_TABLE");
+}
+
+static int device_set_mem_table(struct xvd_device *dev)
+{
+	struct vhu_mem_region r[HV_MAX_MEM];
+	int fds[HV_MAX_MEM];
+	struct hv_dom *hv = dev->hv;
+
+	if (dev->shadow)
+		return device_set_shadow_mem_table(dev);
+	for (unsigned i = 0; i < hv->nr_mem; i++) {
+		const struct hv_mem_region *m = &hv->mem[i];
+
+		r[i] = (struct vhu_mem_region) {
+			.guest_addr = m->gpa,
+			.size = m->size,
+			.user_addr = (uintptr_t)m->hva,
+			.mmap_offset = m->fd_offset,
+		};
+		fds[i] = m->fd;
+	}
+	return vhu_check(dev, vhu_set_mem_table(dev->vhu, r, fds, hv->nr_mem),
+	    "SET_MEM_TABLE");
+}
+
+/* DRIVER_OK: hand the negotiated device to the back-end. */
+static void device_start(struct xvd_device *dev)
+{
+	uint64_t f = vmmio_driver_features(&dev->mmio);
+	int rc;
+
+	if (dev->vhu == NULL) {
+		device_fail(dev, "no back-end connected", 0);
+		return;
+	}
+	if (has_protocol(dev))
+		f |= BIT64(VHU_F_PROTOCOL_FEATURES);
+	if (vhu_check(dev, vhu_set_features(dev->vhu, f), "SET_FEATURES") < 0)
+		return;
+	dev->shadow = dev->cfg.mem_mode == XVD_MEM_SHADOW ||
+	    !guest_ram_shareable(dev->hv);
+	if (dev->shadow)
+		dev->st.shadow_starts++;
+	rc = device_set_mem_table(dev);
+	if (rc < 0) {
+		device_fail(dev, "cannot share guest memory", 0);
+		return;
+	}
+	for (uint32_t i = 0; i < dev->mmio.nr_queues; i++)
+		if (dev->mmio.q[i].ready && queue_start(dev, i) < 0)
+			return;
+	dev->running = true;
+	log_info("%s: driver ready, features %#llx, %s", dev->name,
+	    (unsigned long long)vmmio_driver_features(&dev->mmio),
+	    dev->shadow ? "shadow virtqueues" : "zero copy");
+}
+
+static void device_stop(struct xvd_device *dev)
+{
+	for (uint32_t i = 0; i < dev->mmio.nr_queues; i++)
+		queue_stop(dev, i);
+	dev->running = false;
+	shadow_mem_destroy(dev->smem);
+	dev->smem = NULL;
+}
+
+static void kick(struct xvd_device *dev, uint32_t i)
+{
+	struct dev_queue *q = &dev->q[i];
+	uint64_t one = 1;
+
+	if (!q->started)
+		return;
+	if (q->svq != NULL) {
+		const char *why = NULL;
+		int rc = shadow_vq_kick(q->svq, &why);
+
+		if (rc < 0) {
+			device_fail(dev, why != NULL ? why : "shadow queue error",
+			    i);
+			return;
+		}
+		if (rc == 0)
+			return;
+	}
+	dev->st.kicks++;
+	if (write(dev->q[i].kick_fd, &one, sizeof(one)) != sizeof(one))
+		dev->st.errors++;
+}
+
+static int backend_connect(struct xvd_device *dev, int timeout_ms);
+
+static void device_act(struct xvd_device *dev, const struct vmmio_action *a)
+{
+	switch (a->kind) {
+	case VMMIO_ACT_NOTIFY:
+		kick(dev, a->queue);
+		break;
+	case VMMIO_ACT_QUEUE_READY:
+		if (dev->running && dev->vhu != NULL)
+			queue_start(dev, a->queue);
+		break;
+	case VMMIO_ACT_QUEUE_STOP:
+	case VMMIO_ACT_QUEUE_RESET:
+		queue_stop(dev, a->queue);
+		break;
+	case VMMIO_ACT_STATUS:
+		if ((a->new_status & VMMIO_S_DRIVER_OK) != 0 &&
+		    (a->old_status & VMMIO_S_DRIVER_OK) == 0)
+			device_start(dev);
+		break;
+	case VMMIO_ACT_RESET:
+		device_stop(dev);
+		log_debug("%s: reset by the driver", dev->name);
+		/* A reset is the guest's way back from NEEDS_RESET. */
+		if (dev->vhu == NULL && backend_connect(dev, 0) < 0)
+			log_warnx("%s: back-end still unavailable", dev->name);
+		break;
+	case VMMIO_ACT_CONFIG_WRITE:
+		if (dev->vhu != NULL &&
+		    (dev->protocol_features & BIT64(VHU_PROTOCOL_F_CONFIG)) != 0)
+			vhu_check(dev, vhu_set_config(dev->vhu, a->cfg_off,
+			    a->cfg_len, dev->mmio.config + a->cfg_off),
+			    "SET_CONFIG");
+		break;
+	case VMMIO_ACT_BAD:
+		dev->st.errors++;
+		if (log_ratelimited(&dev->rl))
+			log_warnx("%s: guest: %s", dev->name, a->why);
+		break;
+	}
+}
+
+void device_mmio(struct xvd_device *dev, uint64_t off, unsigned size,
+    bool is_write, uint64_t *data)
+{
+	struct vmmio_actions acts = { .nr = 0 };
+
+	if (!is_write) {
+		dev->st.mmio_reads++;
+		*data = vmmio_read(&dev->mmio, off, size);
+		return;
+	}
+	dev->st.mmio_writes++;
+	vmmio_write(&dev->mmio, off, size, *data, &acts);
+	for (unsigned i = 0; i < acts.nr; i++)
+		device_act(dev, &acts.a[i]);
+}
+
+static void backend_close(struct xvd_device *dev)
+{
+	evloop_watch_del(dev->vhu_w);
+	dev->vhu_w = NULL;
+	if (dev->vhu != NULL)
+		vhu_client_close(dev->vhu);
+	dev->vhu = NULL;
+}
+
+static void device_backend_lost(struct xvd_device *dev, const char *why)
+{
+	dev->st.errors++;
+	log_warnx("%s: back-end %s lost: %s", dev->name, dev->cfg.socket, why);
+	backend_close(dev);
+	/* With no back-end, this only releases the shadow queues. */
+	device_stop(dev);
+	if (vmmio_needs_reset(&dev->mmio))
+		device_inject(dev);
+}
+
+/* Connect and learn the back-end: features, queues, config. */
+static int backend_connect(struct xvd_device *dev, int timeout_ms)
+{
+	const struct devtab_entry *dt = dev->cfg.dt;
+	uint64_t f = 0, pf = 0, nq = dt->nr_queues;
+	uint8_t cfg[VMMIO_CONFIG_MAX];
+	uint32_t cfg_len = 0;
+	int rc;
+
+	rc = vhu_client_connect(dev->cfg.socket, dev->name, timeout_ms,
+	    dev->cfg.reply_timeout_ms, &dev->vhu);
+	if (rc < 0) {
+		log_warnx("%s: cannot connect to back-end %s: %s", dev->name,
+		    dev->cfg.socket, strerror(-rc));
+		dev->vhu = NULL;
+		return rc;
+	}
+	rc = vhu_get_features(dev->vhu, &f);
+	if (rc == 0 && (f & BIT64(VIRTIO_F_VERSION_1)) == 0) {
+		log_warnx("%s: back-end does not offer VIRTIO_F_VERSION_1",
+		    dev->name);
+		rc = -EPROTO;
+	}
+	dev->backend_features = f;
+	if (rc == 0 && has_protocol(dev)) {
+		rc = vhu_get_protocol_features(dev->vhu, &pf);
+		if (rc == 0) {
+			pf &= DEV_PROTOCOL_WANTED;
+			rc = vhu_set_protocol_features(dev->vhu, pf);
+		}
+	}
+	dev->protocol_features = pf;
+	if (rc == 0 && (pf & BIT64(VHU_PROTOCOL_F_MQ)) != 0) {
+		rc = vhu_get_queue_num(dev->vhu, &nq);
+		if (rc == 0 && (nq == 0 || nq > VMMIO_MAX_QUEUES)) {
+			log_warnx("%s: back-end queue count %llu out of range",
+			    dev->name, (unsigned long long)nq);
+			rc = -EPROTO;
+		}
+		/* A multiqueue back-end serves what we ask of it. */
+		if (rc == 0 && nq > dt->nr_queues)
+			nq = dt->nr_queues;
+	}
+	if (rc == 0)
+		rc = vhu_set_owner(dev->vhu);
+	if (rc == 0 && (pf & BIT64(VHU_PROTOCOL_F_CONFIG)) != 0 &&
+	    dt->config_len != 0) {
+		cfg_len = dt->config_len;
+		rc = vhu_get_config(dev->vhu, 0, cfg_len, cfg);
+	}
+	if (rc < 0) {
+		log_warnx("%s: back-end %s: setup failed: %s", dev->name,
+		    dev->cfg.socket, strerror(-rc));
+		backend_close(dev);
+		return rc;
+	}
+	if (dev->mmio.device_id == 0) {
+		vmmio_init(&dev->mmio, dt->virtio_id, f & ~DEV_FEATURES_MASKED,
+		    (uint32_t)nq, dt->queue_max, cfg_len);
+	} else {
+		/* Reconnected: keep the register file, refresh config. */
+		dev->mmio.device_features = f & ~DEV_FEATURES_MASKED;
+	}
+	if (cfg_len != 0)
+		vmmio_config_update(&dev->mmio, 0, cfg, cfg_len, false);
+	dev->vhu_w = evloop_watch_add(vhu_client_fd(dev->vhu), vhu_cb, dev);
+	log_info("%s: back-end %s: features %#llx, protocol %#llx, %llu queues",
+	    dev->name, dev->cfg.socket, (unsigned long long)f,
+	    (unsigned long long)pf, (unsigned long long)nq);
+	return 0;
+}
+
+int device_create(struct hv_dom *hv, const struct xvd_device_cfg *cfg,
+    struct xvd_device **out)
+{
+	struct xvd_device *dev = calloc(1, sizeof(*dev));
+	int rc;
+
+	if (dev == NULL)
+		return -ENOMEM;
+	dev->hv = hv;
+	dev->cfg = *cfg;
+	snprintf(dev->name, sizeof(dev->name), "dom%u %s%u", hv->domid,
+	    cfg->dt->name, cfg->slot);
+	for (uint32_t i = 0; i < VMMIO_MAX_QUEUES; i++) {
+		dev->q[i].dev = dev;
+		dev->q[i].index = i;
+		dev->q[i].kick_fd = dev->q[i].call_fd = -1;
+	}
+	rc = backend_connect(dev, cfg->connect_timeout_ms);
+	if (rc < 0)
+		goto fail;
+	for (uint32_t i = 0; i < dev->mmio.nr_queues; i++) {
+		struct dev_queue *q = &dev->q[i];
+
+		q->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		q->call_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (q->kick_fd < 0 || q->call_fd < 0) {
+			rc = -errno;
+			goto fail;
+		}
+		q->call_w = evloop_watch_add(q->call_fd, call_cb, q);
+		if (q->call_w == NULL) {
+			rc = -ENOMEM;
+			goto fail;
+		}
+	}
+	*out = dev;
+	return 0;
+fail:
+	device_destroy(dev);
+	return rc;
+}
+
+void device_destroy(struct xvd_device *dev)
+{
+	if (dev == NULL)
+		return;
+	device_stop(dev);
+	backend_close(dev);
+	for (uint32_t i = 0; i < VMMIO_MAX_QUEUES; i++) {
+		evloop_watch_del(dev->q[i].call_w);
+		fd_close(&dev->q[i].kick_fd);
+		fd_close(&dev->q[i].call_fd);
+	}
+	log_info("%s: removed (%llu kicks, %llu interrupts, %llu errors)",
+	    dev->name, (unsigned long long)dev->st.kicks,
+	    (unsigned long long)dev->st.irqs, (unsigned long long)dev->st.errors);
+	free(dev);
+}

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * device: one guest virtio device relayed to one vhost-user back-end. The
+ * only module that sees both the transport and vhost-user.
+ */
+#ifndef XVD_DEVICE_H
+#define XVD_DEVICE_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct devtab_entry;
+struct hv_dom;
+struct xvd_device;
+
+/* How the back-end reaches guest memory (--memory). */
+enum xvd_mem_mode {
+	XVD_MEM_AUTO,		/* share guest RAM if it is an fd, else shadow */
+	XVD_MEM_SHADOW,		/* always copy through shadow virtqueues */
+};
+int xvd_mem_mode_parse(const char *s, enum xvd_mem_mode *out);
+const char *xvd_mem_mode_name(enum xvd_mem_mode m);
+
+struct xvd_device_cfg {
+	const struct devtab_entry *dt;
+	unsigned slot;		/* N of <name>.sock<N> */
+	uint64_t base;		/* MMIO window base (guest physical) */
+	uint32_t irq;		/* SPI */
+	char socket[PATH_MAX];
+	int connect_timeout_ms;	/* back-end connect retry window */
+	int reply_timeout_ms;
+	enum xvd_mem_mode mem_mode;
+	size_t shadow_bytes;	/* shadow memfd size per device */
+};
+
+struct xvd_device_stats {
+	uint64_t mmio_reads, mmio_writes, kicks, calls, irqs, errors;
+	uint64_t shadow_starts;	/* device starts through shadow queues */
+};
+
+/*
+ * device_create - connect the back-end, read its features and config and
+ * build the register file. The device is not yet reachable by the guest.
+ */
+int device_create(struct hv_dom *hv, const struct xvd_device_cfg *cfg,
+    struct xvd_device **out);
+void device_destroy(struct xvd_device *dev);
+
+/* A guest access at window offset @off (validated by the caller). */
+void device_mmio(struct xvd_device *dev, uint64_t off, unsigned size,
+    bool is_write, uint64_t *data);
+
+uint64_t device_base(const struct xvd_device *dev);
+const char *device_name(const struct xvd_device *dev);
+const struct xvd_device_stats *device_stats(const struct xvd_device *dev);
+
+#endif

@@ -1,0 +1,227 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "evloop.h"
+#include "guest.h"
+#include "hv/hv.h"
+#include "hv/ioreq.h"
+#include "log.h"
+#include "transport/vmmio.h"
+#include "util.h"
+
+/* Event fds per domain: one per vCPU in the simulator, one on Xen. */
+#define GUEST_MAX_EVENT_FDS 8u
+
+struct guest_evt {
+	struct xvd_guest *g;
+	unsigned index;
+	struct evloop_watch *w;
+};
+
+struct xvd_guest {
+	struct hv_dom *hv;
+	unsigned nr_devs;
+	struct xvd_device *dev[GUEST_MAX_DEVS];
+	unsigned nr_evt;
+	struct guest_evt evt[GUEST_MAX_EVENT_FDS];
+	uint64_t nr_ioreqs, nr_invalidates, nr_unclaimed;
+	struct log_rl rl;
+};
+
+uint32_t guest_domid(const struct xvd_guest *g)
+{
+	return g->hv->domid;
+}
+
+struct hv_dom *guest_hv(const struct xvd_guest *g)
+{
+	return g->hv;
+}
+
+unsigned guest_nr_devices(const struct xvd_guest *g)
+{
+	return g->nr_devs;
+}
+
+struct xvd_device *guest_device(const struct xvd_guest *g, unsigned i)
+{
+	return i < g->nr_devs ? g->dev[i] : NULL;
+}
+
+uint64_t guest_nr_ioreqs(const struct xvd_guest *g)
+{
+	return g->nr_ioreqs;
+}
+
+static void guest_mmio(void *opaque, uint64_t addr, unsigned size,
+    bool is_write, uint64_t *data)
+{
+	struct xvd_guest *g = opaque;
+
+	for (unsigned i = 0; i < g->nr_devs; i++) {
+		uint64_t base = device_base(g->dev[i]);
+
+		if (addr >= base && addr - base < VMMIO_WINDOW_LEN) {
+			device_mmio(g->dev[i], addr - base, size, is_write,
+			    data);
+			return;
+		}
+	}
+	/* Xen only forwards mapped ranges: this is a stale mapping. */
+	g->nr_unclaimed++;
+	if (!is_write)
+		*data = 0;
+}
+
+static void guest_invalidate(void *opaque)
+{
+	struct xvd_guest *g = opaque;
+
+	/* Guest RAM is mapped whole and never cached per page: nothing to drop. */
+	g->nr_invalidates++;
+	log_debug("dom%u: mapcache invalidate", g->hv->domid);
+}
+
+static void guest_rejected(void *opaque, const char *why, uint64_t addr)
+{
+	struct xvd_guest *g = opaque;
+
+	if (log_ratelimited(&g->rl))
+		log_warnx("dom%u: ioreq at %#llx completed unserved: %s",
+		    g->hv->domid, (unsigned long long)addr, why);
+}
+
+static const struct ioreq_handler guest_ioreq_handler = {
+	.mmio = guest_mmio,
+	.invalidate = guest_invalidate,
+	.rejected = guest_rejected,
+};
+
+static void guest_event_cb(int fd, void *arg)
+{
+	struct guest_evt *e = arg;
+	struct xvd_guest *g = e->g;
+	struct hv_dom *hv = g->hv;
+	unsigned vcpu;
+	int rc;
+
+	while ((rc = hv->ops->pending(hv, e->index, &vcpu)) > 0) {
+		if (vcpu >= hv->nr_vcpus)
+			continue;
+		if (ioreq_serve(&hv->iopage[vcpu], &guest_ioreq_handler, g) ==
+		    IOREQ_DONE) {
+			g->nr_ioreqs++;
+			hv->ops->notify(hv, vcpu);
+		}
+		/* Xen's evtchn fd hands out one port per read: let poll say more. */
+		if (hv->ops->nr_event_fds(hv) == 1)
+			break;
+	}
+	if (rc < 0 && log_ratelimited(&g->rl))
+		log_warnx("dom%u: event channel: %s", hv->domid, strerror(-rc));
+}
+
+static int guest_setup_ioreq(struct xvd_guest *g)
+{
+	struct hv_dom *hv = g->hv;
+	int rc;
+
+	rc = hv->ops->ioreq_create(hv);
+	if (rc < 0)
+		return rc;
+	for (unsigned i = 0; i < g->nr_devs; i++) {
+		uint64_t base = device_base(g->dev[i]);
+
+		rc = hv->ops->map_range(hv, base, base + VMMIO_WINDOW_LEN - 1);
+		if (rc < 0) {
+			log_warnx("%s: cannot map MMIO window %#llx: %s",
+			    device_name(g->dev[i]), (unsigned long long)base,
+			    strerror(-rc));
+			return rc;
+		}
+	}
+	rc = hv->ops->enable(hv);
+	if (rc < 0)
+		return rc;
+	g->nr_evt = hv->ops->nr_event_fds(hv);
+	if (g->nr_evt > GUEST_MAX_EVENT_FDS)
+		return -E2BIG;
+	for (unsigned i = 0; i < g->nr_evt; i++) {
+		struct guest_evt *e = &g->evt[i];
+
+		e->g = g;
+		e->index = i;
+		e->w = evloop_watch_add(hv->ops->event_fd(hv, i),
+		    guest_event_cb, e);
+		if (e->w == NULL)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+int guest_create(struct hv_dom *hv, const struct xvd_device_cfg *cfgs,
+    unsigned nr, struct xvd_guest **out)
+{
+	struct xvd_guest *g;
+	int rc;
+
+	g = calloc(1, sizeof(*g));
+	if (g == NULL) {
+		hv->ops->destroy(hv);
+		return -ENOMEM;
+	}
+	g->hv = hv;
+	rc = hv->ops->map_memory(hv);
+	if (rc < 0) {
+		log_warnx("dom%u: cannot map guest RAM: %s", hv->domid,
+		    strerror(-rc));
+		goto fail;
+	}
+	for (unsigned i = 0; i < nr && g->nr_devs < GUEST_MAX_DEVS; i++) {
+		struct xvd_device *dev;
+
+		if (device_create(hv, &cfgs[i], &dev) < 0)
+			continue;	/* logged; the other devices go on */
+		g->dev[g->nr_devs++] = dev;
+	}
+	if (g->nr_devs == 0) {
+		log_warnx("dom%u: no device could be set up", hv->domid);
+		rc = -ENODEV;
+		goto fail;
+	}
+	rc = guest_setup_ioreq(g);
+	if (rc < 0) {
+		log_warnx("dom%u: IOREQ server setup failed: %s", hv->domid,
+		    strerror(-rc));
+		goto fail;
+	}
+	rc = hv->ops->connected(hv, 0);
+	if (rc < 0)
+		goto fail;
+	log_info("dom%u: serving %u device(s) on %u vCPU(s) via %s", hv->domid,
+	    g->nr_devs, hv->nr_vcpus, hv->ops->name);
+	*out = g;
+	return 0;
+fail:
+	hv->ops->connected(hv, rc);
+	guest_destroy(g);
+	return rc;
+}
+
+void guest_destroy(struct xvd_guest *g)
+{
+	if (g == NULL)
+		return;
+	for (unsigned i = 0; i < g->nr_evt; i++)
+		evloop_watch_del(g->evt[i].w);
+	/* Devices first (back-ends stop using guest RAM), then Xen state. */
+	for (unsigned i = g->nr_devs; i-- > 0;)
+		device_destroy(g->dev[i]);
+	log_info("dom%u: released (%llu ioreqs, %llu invalidates)",
+	    g->hv->domid, (unsigned long long)g->nr_ioreqs,
+	    (unsigned long long)g->nr_invalidates);
+	g->hv->ops->destroy(g->hv);
+	free(g);
+}

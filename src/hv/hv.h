@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * hv: the hypervisor layer. One small interface, two implementations:
+ * xen (libxendevicemodel, libxenforeignmemory, libxenevtchn) and sim (the
+ * simulated Xen of include/xvd/sim_proto.h). Knows nothing of virtio.
+ *
+ * Both hand out the same thing: a shared page of ioreq_t slots, one per
+ * vCPU, served by hv/ioreq.c whatever the implementation.
+ */
+#ifndef XVD_HV_H
+#define XVD_HV_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <xen/xen.h>
+#include <xen/hvm/ioreq.h>
+
+/* Guest RAM banks mapped into this process. */
+#define HV_MAX_MEM 4u
+
+struct hv_mem_region {
+	uint64_t gpa;
+	uint64_t size;
+	uint8_t *hva;		/* our mapping */
+	int fd;			/* shareable with a back-end, or -1 */
+	uint64_t fd_offset;
+};
+
+struct hv_dom;
+
+struct hv_ops {
+	const char *name;
+	/* create_ioreq_server, then map its page: sets d->iopage. */
+	int (*ioreq_create)(struct hv_dom *d);
+	/* map_io_range_to_ioreq_server, [start, end] inclusive. */
+	int (*map_range)(struct hv_dom *d, uint64_t start, uint64_t end);
+	int (*unmap_range)(struct hv_dom *d, uint64_t start, uint64_t end);
+	/* set_ioreq_server_state(1), then bind every vCPU's event channel. */
+	int (*enable)(struct hv_dom *d);
+	/* fds to watch for ioreq notifications (sim: one per vCPU). */
+	unsigned (*nr_event_fds)(const struct hv_dom *d);
+	int (*event_fd)(const struct hv_dom *d, unsigned i);
+	/*
+	 * Fetch one pending notification of event fd @i: 1 and *vcpu set,
+	 * 0 when nothing was pending, <0 on error.
+	 */
+	int (*pending)(struct hv_dom *d, unsigned i, unsigned *vcpu);
+	int (*notify)(struct hv_dom *d, unsigned vcpu);
+	int (*set_irq)(struct hv_dom *d, unsigned irq, unsigned level);
+	/* Map guest RAM (once per domain): fills d->mem. */
+	int (*map_memory)(struct hv_dom *d);
+	/* The toolstack may now start the guest (sim: SIM_CONNECTED). */
+	int (*connected)(struct hv_dom *d, int status);
+	/* Reverse of everything above; frees d. */
+	void (*destroy)(struct hv_dom *d);
+};
+
+struct hv_dom {
+	const struct hv_ops *ops;
+	uint32_t domid;
+	unsigned nr_vcpus;
+	ioreq_t *iopage;	/* nr_vcpus slots, valid after ioreq_create */
+	unsigned nr_mem;
+	struct hv_mem_region mem[HV_MAX_MEM];
+	bool dead;		/* domain gone: skip calls that would fail */
+};
+
+/*
+ * hv_gpa_to_hva - translate [gpa, gpa+len) into our mapping of guest RAM.
+ * The whole range must lie inside one region. NULL otherwise.
+ */
+uint8_t *hv_gpa_to_hva(const struct hv_dom *d, uint64_t gpa, uint64_t len);
+/* The region holding @gpa, or NULL. */
+const struct hv_mem_region *hv_mem_find(const struct hv_dom *d, uint64_t gpa);
+
+/* sim: listen on a SOCK_SEQPACKET socket; returns the fd or -errno. */
+int sim_listen(const char *path);
+/*
+ * sim_accept - accept one simulated domain from @lfd and read its SIM_HELLO.
+ * On success *out is a new domain and @hello holds its validated devices.
+ */
+struct sim_hello;
+int sim_accept(int lfd, struct hv_dom **out, struct sim_hello *hello);
+/* sim: the connection socket, watched for hang-up (domain destroyed). */
+int sim_dom_fd(const struct hv_dom *d);
+/* sim: handle a readable connection socket: 0 fine, -EPIPE domain gone. */
+int sim_dom_input(struct hv_dom *d);
+
+/* xen: open the libxen* handles once (process-wide). */
+struct hv_xen;
+int hv_xen_open(struct hv_xen **out);
+void hv_xen_close(struct hv_xen *x);
+/* xen: a domain to serve; nr_vcpus from xendevicemodel_nr_vcpus. */
+int hv_xen_dom_open(struct hv_xen *x, uint32_t domid, struct hv_dom **out);
+
+#endif

@@ -1,0 +1,365 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The real Xen: libxendevicemodel, libxenforeignmemory, libxenevtchn.
+ * Order (reference: xen-interfaces.md 1.2): create the server, map its sync
+ * page with map_resource, map ranges, enable, then read each vCPU's vp_eport
+ * and bind it. Teardown is the reverse.
+ */
+/* xenctrl.h first: it sets __XEN_TOOLS__ for the public headers. */
+#include <xenctrl.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include <xendevicemodel.h>
+#include <xenevtchn.h>
+#include <xenforeignmemory.h>
+#include <xen/hvm/dm_op.h>
+#include <xen/memory.h>
+
+#include "hv/hv.h"
+#include "log.h"
+#include "util.h"
+
+/* public/arch-arm.h guest layout (only visible to __XEN_TOOLS__ there). */
+#define XEN_ARM_RAM0_BASE	UINT64_C(0x40000000)
+#define XEN_ARM_RAM0_SIZE	UINT64_C(0xc0000000)
+#define XEN_ARM_RAM1_BASE	UINT64_C(0x0200000000)
+#define XEN_PAGE_SHIFT		12
+/* HVM_IOREQSRV_BUFIOREQ_OFF (hvm_op.h, tools-only): Arm refuses anything else. */
+#define XEN_BUFIOREQ_OFF	0
+/* The 4.17 sync page holds 4096 / 32 slots. */
+#define XEN_MAX_VCPUS		128u
+
+struct hv_xen {
+	xendevicemodel_handle *dm;
+	xenforeignmemory_handle *fmem;
+	xc_interface *xc;
+};
+
+struct xen_dom {
+	struct hv_dom d;	/* first */
+	struct hv_xen *x;
+	xenevtchn_handle *xce;
+	xenforeignmemory_resource_handle *res;
+	ioservid_t id;
+	bool created, enabled;
+	evtchn_port_t local_port[XEN_MAX_VCPUS];
+	unsigned nr_bound;
+	uint64_t ranges[8][2];
+	unsigned nr_ranges;
+};
+
+static struct xen_dom *to_xen(const struct hv_dom *d)
+{
+	return (struct xen_dom *)(uintptr_t)d;
+}
+
+int hv_xen_open(struct hv_xen **out)
+{
+	struct hv_xen *x = calloc(1, sizeof(*x));
+
+	if (x == NULL)
+		return -ENOMEM;
+	x->dm = xendevicemodel_open(NULL, 0);
+	if (x->dm == NULL)
+		goto fail;
+	x->fmem = xenforeignmemory_open(NULL, 0);
+	if (x->fmem == NULL)
+		goto fail;
+	x->xc = xc_interface_open(NULL, NULL, 0);
+	if (x->xc == NULL)
+		goto fail;
+	*out = x;
+	return 0;
+fail:
+	log_warn("cannot open the Xen interfaces (is this dom0 with privcmd?)");
+	hv_xen_close(x);
+	return -ENODEV;
+}
+
+void hv_xen_close(struct hv_xen *x)
+{
+	if (x == NULL)
+		return;
+	if (x->xc != NULL)
+		xc_interface_close(x->xc);
+	if (x->fmem != NULL)
+		xenforeignmemory_close(x->fmem);
+	if (x->dm != NULL)
+		xendevicemodel_close(x->dm);
+	free(x);
+}
+
+static const struct hv_ops xen_ops;
+
+int hv_xen_dom_open(struct hv_xen *x, uint32_t domid, struct hv_dom **out)
+{
+	struct xen_dom *xd;
+	unsigned nr = 0;
+
+	if (xendevicemodel_nr_vcpus(x->dm, (domid_t)domid, &nr) < 0) {
+		log_warn("dom%u: xendevicemodel_nr_vcpus (Xen needs"
+		    " CONFIG_IOREQ_SERVER)", domid);
+		return -errno;
+	}
+	if (nr == 0 || nr > XEN_MAX_VCPUS) {
+		log_warnx("dom%u: %u vCPUs: one ioreq page serves 1..%u",
+		    domid, nr, XEN_MAX_VCPUS);
+		return -E2BIG;
+	}
+	xd = calloc(1, sizeof(*xd));
+	if (xd == NULL)
+		return -ENOMEM;
+	xd->x = x;
+	xd->d.ops = &xen_ops;
+	xd->d.domid = domid;
+	xd->d.nr_vcpus = nr;
+	xd->xce = xenevtchn_open(NULL, 0);
+	if (xd->xce == NULL) {
+		log_warn("dom%u: xenevtchn_open", domid);
+		free(xd);
+		return -ENODEV;
+	}
+	*out = &xd->d;
+	return 0;
+}
+
+static int xen_ioreq_create(struct hv_dom *d)
+{
+	struct xen_dom *xd = to_xen(d);
+	void *page = NULL;
+
+	if (xendevicemodel_create_ioreq_server(xd->x->dm, (domid_t)d->domid,
+	    XEN_BUFIOREQ_OFF, &xd->id) < 0) {
+		log_warn("dom%u: create_ioreq_server", d->domid);
+		return -errno;
+	}
+	xd->created = true;
+	/* Map before enabling: Xen writes vp_eport only into a mapped page. */
+	xd->res = xenforeignmemory_map_resource(xd->x->fmem, (domid_t)d->domid,
+	    XENMEM_resource_ioreq_server, xd->id,
+	    XENMEM_resource_ioreq_server_frame_ioreq(0), 1, &page,
+	    PROT_READ | PROT_WRITE, 0);
+	if (xd->res == NULL) {
+		log_warn("dom%u: map_resource(ioreq server %u)", d->domid,
+		    xd->id);
+		return -errno;
+	}
+	d->iopage = page;
+	return 0;
+}
+
+static int xen_map_range(struct hv_dom *d, uint64_t start, uint64_t end)
+{
+	struct xen_dom *xd = to_xen(d);
+
+	if (xd->nr_ranges >= ARRAY_SIZE(xd->ranges))
+		return -ENOSPC;
+	if (xendevicemodel_map_io_range_to_ioreq_server(xd->x->dm,
+	    (domid_t)d->domid, xd->id, 1, start, end) < 0) {
+		log_warn("dom%u: map_io_range %#llx-%#llx", d->domid,
+		    (unsigned long long)start, (unsigned long long)end);
+		return -errno;
+	}
+	xd->ranges[xd->nr_ranges][0] = start;
+	xd->ranges[xd->nr_ranges][1] = end;
+	xd->nr_ranges++;
+	return 0;
+}
+
+static int xen_unmap_range(struct hv_dom *d, uint64_t start, uint64_t end)
+{
+	struct xen_dom *xd = to_xen(d);
+
+	for (unsigned i = 0; i < xd->nr_ranges; i++) {
+		if (xd->ranges[i][0] != start || xd->ranges[i][1] != end)
+			continue;
+		xd->ranges[i][0] = xd->ranges[xd->nr_ranges - 1][0];
+		xd->ranges[i][1] = xd->ranges[xd->nr_ranges - 1][1];
+		xd->nr_ranges--;
+		if (!d->dead && xendevicemodel_unmap_io_range_from_ioreq_server(
+		    xd->x->dm, (domid_t)d->domid, xd->id, 1, start, end) < 0)
+			return -errno;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+static int xen_enable(struct hv_dom *d)
+{
+	struct xen_dom *xd = to_xen(d);
+
+	if (xendevicemodel_set_ioreq_server_state(xd->x->dm, (domid_t)d->domid,
+	    xd->id, 1) < 0) {
+		log_warn("dom%u: set_ioreq_server_state(1)", d->domid);
+		return -errno;
+	}
+	xd->enabled = true;
+	for (unsigned i = 0; i < d->nr_vcpus; i++) {
+		uint32_t remote = ((volatile ioreq_t *)d->iopage)[i].vp_eport;
+		xenevtchn_port_or_error_t p;
+
+		p = xenevtchn_bind_interdomain(xd->xce, d->domid, remote);
+		if (p < 0) {
+			log_warn("dom%u: bind vCPU %u event channel %u",
+			    d->domid, i, remote);
+			return -errno;
+		}
+		xd->local_port[i] = (evtchn_port_t)p;
+		xd->nr_bound = i + 1;
+	}
+	return 0;
+}
+
+static unsigned xen_nr_event_fds(const struct hv_dom *d)
+{
+	return to_xen(d)->nr_bound != 0 ? 1 : 0;
+}
+
+static int xen_event_fd(const struct hv_dom *d, unsigned i)
+{
+	return i == 0 ? xenevtchn_fd(to_xen(d)->xce) : -1;
+}
+
+static int xen_pending(struct hv_dom *d, unsigned i, unsigned *vcpu)
+{
+	struct xen_dom *xd = to_xen(d);
+	xenevtchn_port_or_error_t p = xenevtchn_pending(xd->xce);
+
+	if (p < 0)
+		return errno == EAGAIN ? 0 : -errno;
+	xenevtchn_unmask(xd->xce, (evtchn_port_t)p);
+	for (unsigned v = 0; v < xd->nr_bound; v++) {
+		if (xd->local_port[v] == (evtchn_port_t)p) {
+			*vcpu = v;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static int xen_notify(struct hv_dom *d, unsigned vcpu)
+{
+	struct xen_dom *xd = to_xen(d);
+
+	if (vcpu >= xd->nr_bound)
+		return -EINVAL;
+	return xenevtchn_notify(xd->xce, xd->local_port[vcpu]) < 0 ? -errno : 0;
+}
+
+static int xen_set_irq(struct hv_dom *d, unsigned irq, unsigned level)
+{
+	struct xen_dom *xd = to_xen(d);
+
+	if (xendevicemodel_set_irq_level(xd->x->dm, (domid_t)d->domid, irq,
+	    level) < 0)
+		return -errno;
+	return 0;
+}
+
+/* Map [base, base+size) of guest RAM in one foreign mapping. */
+static int xen_map_bank(struct xen_dom *xd, uint64_t base, uint64_t size)
+{
+	struct hv_dom *d = &xd->d;
+	size_t pages = size >> XEN_PAGE_SHIFT;
+	xen_pfn_t *pfns;
+	int *err;
+	void *p;
+
+	pfns = calloc(pages, sizeof(*pfns));
+	err = calloc(pages, sizeof(*err));
+	if (pfns == NULL || err == NULL) {
+		free(pfns);
+		free(err);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < pages; i++)
+		pfns[i] = (base >> XEN_PAGE_SHIFT) + i;
+	/* Pages Xen refuses stay unmapped (err[i] set): never touched. */
+	p = xenforeignmemory_map(xd->x->fmem, d->domid, PROT_READ | PROT_WRITE,
+	    pages, pfns, err);
+	free(pfns);
+	free(err);
+	if (p == NULL) {
+		log_warn("dom%u: foreign map of RAM %#llx+%#llx", d->domid,
+		    (unsigned long long)base, (unsigned long long)size);
+		return -errno;
+	}
+	d->mem[d->nr_mem].gpa = base;
+	d->mem[d->nr_mem].size = size;
+	d->mem[d->nr_mem].hva = p;
+	d->mem[d->nr_mem].fd = -1;
+	d->nr_mem++;
+	return 0;
+}
+
+static int xen_map_memory(struct hv_dom *d)
+{
+	struct xen_dom *xd = to_xen(d);
+	xc_dominfo_t info;
+	uint64_t ram, low;
+	int rc;
+
+	if (d->nr_mem != 0)
+		return 0;
+	if (xc_domain_getinfo(xd->x->xc, d->domid, 1, &info) != 1 ||
+	    info.domid != d->domid) {
+		log_warnx("dom%u: xc_domain_getinfo failed", d->domid);
+		return -ESRCH;
+	}
+	ram = (uint64_t)info.max_memkb << 10;
+	low = ram < XEN_ARM_RAM0_SIZE ? ram : XEN_ARM_RAM0_SIZE;
+	rc = xen_map_bank(xd, XEN_ARM_RAM0_BASE, low);
+	if (rc == 0 && ram > low)
+		rc = xen_map_bank(xd, XEN_ARM_RAM1_BASE, ram - low);
+	return rc;
+}
+
+static int xen_connected(struct hv_dom *d, int status)
+{
+	/* The xenbus state handshake lives with xenstore discovery. */
+	return 0;
+}
+
+static void xen_destroy(struct hv_dom *d)
+{
+	struct xen_dom *xd = to_xen(d);
+	xendevicemodel_handle *dm = xd->x->dm;
+
+	if (xd->enabled && !d->dead)
+		xendevicemodel_set_ioreq_server_state(dm, (domid_t)d->domid,
+		    xd->id, 0);
+	while (xd->nr_ranges > 0)
+		xen_unmap_range(d, xd->ranges[0][0], xd->ranges[0][1]);
+	for (unsigned i = 0; i < d->nr_mem; i++)
+		xenforeignmemory_unmap(xd->x->fmem, d->mem[i].hva,
+		    d->mem[i].size >> XEN_PAGE_SHIFT);
+	if (xd->res != NULL)
+		xenforeignmemory_unmap_resource(xd->x->fmem, xd->res);
+	for (unsigned i = 0; i < xd->nr_bound; i++)
+		xenevtchn_unbind(xd->xce, xd->local_port[i]);
+	if (xd->created && !d->dead)
+		xendevicemodel_destroy_ioreq_server(dm, (domid_t)d->domid,
+		    xd->id);
+	xenevtchn_close(xd->xce);
+	free(xd);
+}
+
+static const struct hv_ops xen_ops = {
+	.name = "xen",
+	.ioreq_create = xen_ioreq_create,
+	.map_range = xen_map_range,
+	.unmap_range = xen_unmap_range,
+	.enable = xen_enable,
+	.nr_event_fds = xen_nr_event_fds,
+	.event_fd = xen_event_fd,
+	.pending = xen_pending,
+	.notify = xen_notify,
+	.set_irq = xen_set_irq,
+	.map_memory = xen_map_memory,
+	.connected = xen_connected,
+	.destroy = xen_destroy,
+};

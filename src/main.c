@@ -1,0 +1,346 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * xen-vhostd: serve Xen guests' virtio-mmio devices with vhost-user
+ * back-ends. Staged start (options, event loop, hypervisor, discovery),
+ * reverse teardown.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "device.h"
+#include "devtab.h"
+#include "evloop.h"
+#include "guest.h"
+#include "hv/hv.h"
+#include "log.h"
+#include "util.h"
+#include "xvd/sim_proto.h"
+
+#ifndef XVD_VERSION
+#define XVD_VERSION "0.1.0"
+#endif
+
+/* Why 64: socket numbers per device type; far above 11 virtio-mmio SPIs. */
+#define SLOTS_PER_TYPE 64u
+#define MAX_TYPES 64u
+
+struct opts {
+	const char *socket_dir;
+	const char *sim_path;
+	int connect_timeout_ms;
+	int reply_timeout_ms;
+	int verbose;
+	enum xvd_mem_mode mem_mode;
+	size_t shadow_bytes;
+};
+
+struct served {
+	struct xvd_guest *g;
+	struct evloop_watch *life_w;
+	unsigned nr_slots;
+	struct {
+		unsigned type;
+		unsigned slot;
+	} slots[GUEST_MAX_DEVS];
+	struct served *next;
+};
+
+static struct opts opts = {
+	.connect_timeout_ms = 10000,
+	.reply_timeout_ms = 5000,
+	.mem_mode = XVD_MEM_AUTO,
+	/* Why 8 MiB: 32 requests of 128 KiB in flight on two queues. */
+	.shadow_bytes = 8u << 20,
+};
+static struct served *served_list;
+/* slot_used[type][N]: <name>.sock<N> belongs to a live guest device. */
+static bool slot_used[MAX_TYPES][SLOTS_PER_TYPE];
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"usage: xen-vhostd --socket-path DIR [options]\n"
+"\n"
+"Serve Xen guests' virtio-mmio devices with vhost-user back-ends.\n"
+"The back-end of a guest's Nth device of a type is DIR/<type>.sock<N>,\n"
+"N being the lowest number not in use by another live guest device.\n"
+"\n"
+"  -s, --socket-path DIR      directory of the back-end sockets (required)\n"
+"      --sim PATH             serve simulated guests connecting to PATH\n"
+"                             (the simulated Xen used by the tests)\n"
+"      --connect-timeout MS   how long to retry a back-end connect (10000)\n"
+"      --reply-timeout MS     how long to wait for a back-end reply (5000)\n"
+"      --memory MODE          how back-ends reach guest memory: auto (share\n"
+"                             guest RAM when it is an fd, else shadow) or\n"
+"                             shadow (copy through shadow virtqueues)\n"
+"      --shadow-mem MIB       shadow memory per device, MiB (8)\n"
+"  -v, --verbose              more log output (repeat for debug)\n"
+"  -h, --help                 this text\n"
+"  -V, --version              print the version\n"
+"\n"
+"Device types:");
+	for (unsigned i = 0; devtab_at(i) != NULL; i++)
+		fprintf(f, " %s", devtab_at(i)->name);
+	fprintf(f, "\n");
+}
+
+/* A non-negative decimal int. */
+static int parse_uint(const char *s, int *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || *s == '\0' || *end != '\0' || v < 0 || v > INT_MAX)
+		return -EINVAL;
+	*out = (int)v;
+	return 0;
+}
+
+static void parse_opts(int argc, char **argv)
+{
+	enum { OPT_SIM = 256, OPT_CONNECT, OPT_REPLY, OPT_MEMORY, OPT_SHADOW };
+	static const struct option lopts[] = {
+		{ "socket-path", required_argument, NULL, 's' },
+		{ "sim", required_argument, NULL, OPT_SIM },
+		{ "connect-timeout", required_argument, NULL, OPT_CONNECT },
+		{ "reply-timeout", required_argument, NULL, OPT_REPLY },
+		{ "memory", required_argument, NULL, OPT_MEMORY },
+		{ "shadow-mem", required_argument, NULL, OPT_SHADOW },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	while ((c = getopt_long(argc, argv, "s:vhV", lopts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			opts.socket_dir = optarg;
+			break;
+		case OPT_SIM:
+			opts.sim_path = optarg;
+			break;
+		case OPT_CONNECT:
+			if (parse_uint(optarg, &opts.connect_timeout_ms) < 0)
+				fatalx("--connect-timeout: bad value '%s'",
+				    optarg);
+			break;
+		case OPT_REPLY:
+			if (parse_uint(optarg, &opts.reply_timeout_ms) < 0 ||
+			    opts.reply_timeout_ms == 0)
+				fatalx("--reply-timeout: bad value '%s'", optarg);
+			break;
+		case OPT_MEMORY:
+			if (xvd_mem_mode_parse(optarg, &opts.mem_mode) < 0)
+				fatalx("--memory: '%s' is not auto or shadow",
+				    optarg);
+			break;
+		case OPT_SHADOW: {
+			int mib;
+
+			/* Why 4096: a bound, not a need; memfds are sparse. */
+			if (parse_uint(optarg, &mib) < 0 || mib < 1 || mib > 4096)
+				fatalx("--shadow-mem: '%s' is not 1..4096 MiB",
+				    optarg);
+			opts.shadow_bytes = (size_t)mib << 20;
+			break;
+		}
+		case 'v':
+			opts.verbose++;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		case 'V':
+			printf("xen-vhostd %s\n", XVD_VERSION);
+			exit(0);
+		default:
+			usage(stderr);
+			exit(2);
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		exit(2);
+	}
+	if (opts.socket_dir == NULL) {
+		fprintf(stderr, "xen-vhostd: --socket-path is required\n");
+		usage(stderr);
+		exit(2);
+	}
+}
+
+static unsigned type_index(const struct devtab_entry *dt)
+{
+	for (unsigned i = 0; devtab_at(i) != NULL; i++)
+		if (devtab_at(i) == dt)
+			return i;
+	return 0;
+}
+
+static int slot_take(const struct devtab_entry *dt, unsigned *slot)
+{
+	unsigned t = type_index(dt);
+
+	for (unsigned n = 0; n < SLOTS_PER_TYPE; n++) {
+		if (!slot_used[t][n]) {
+			slot_used[t][n] = true;
+			*slot = n;
+			return 0;
+		}
+	}
+	return -ENOSPC;
+}
+
+static void served_free(struct served *s)
+{
+	for (struct served **pp = &served_list; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == s) {
+			*pp = s->next;
+			break;
+		}
+	}
+	evloop_watch_del(s->life_w);
+	guest_destroy(s->g);
+	for (unsigned i = 0; i < s->nr_slots; i++)
+		slot_used[s->slots[i].type][s->slots[i].slot] = false;
+	free(s);
+}
+
+static void sim_life_cb(int fd, void *arg)
+{
+	struct served *s = arg;
+
+	if (sim_dom_input(guest_hv(s->g)) < 0) {
+		log_info("dom%u: simulated domain destroyed",
+		    guest_domid(s->g));
+		served_free(s);
+	}
+}
+
+static bool domid_served(uint32_t domid)
+{
+	for (struct served *s = served_list; s != NULL; s = s->next)
+		if (guest_domid(s->g) == domid)
+			return true;
+	return false;
+}
+
+static void sim_accept_cb(int lfd, void *arg)
+{
+	struct xvd_device_cfg cfgs[SIM_MAX_DEVS];
+	struct sim_hello hello;
+	struct hv_dom *hv;
+	struct served *s;
+	unsigned nr = 0;
+
+	if (sim_accept(lfd, &hv, &hello) < 0)
+		return;
+	s = calloc(1, sizeof(*s));
+	if (s == NULL || domid_served(hello.domid)) {
+		log_warnx("dom%u: refused (%s)", hello.domid,
+		    s == NULL ? "out of memory" : "domain id already served");
+		hv->ops->connected(hv, s == NULL ? -ENOMEM : -EEXIST);
+		hv->ops->destroy(hv);
+		free(s);
+		return;
+	}
+	for (unsigned i = 0; i < hello.nr_devs; i++) {
+		const struct devtab_entry *dt = devtab_by_id(hello.dev[i].virtio_id);
+		struct xvd_device_cfg *c = &cfgs[nr];
+
+		if (dt == NULL) {
+			log_warnx("dom%u: device %u: virtio id %u not served",
+			    hello.domid, i, hello.dev[i].virtio_id);
+			continue;
+		}
+		memset(c, 0, sizeof(*c));
+		c->dt = dt;
+		if (slot_take(dt, &c->slot) < 0) {
+			log_warnx("dom%u: no free %s socket number", hello.domid,
+			    dt->name);
+			continue;
+		}
+		s->slots[s->nr_slots].type = type_index(dt);
+		s->slots[s->nr_slots].slot = c->slot;
+		s->nr_slots++;
+		c->base = hello.dev[i].base;
+		c->irq = hello.dev[i].irq;
+		c->connect_timeout_ms = opts.connect_timeout_ms;
+		c->reply_timeout_ms = opts.reply_timeout_ms;
+		c->mem_mode = opts.mem_mode;
+		c->shadow_bytes = opts.shadow_bytes;
+		if (snprintf(c->socket, sizeof(c->socket), "%s/%s.sock%u",
+		    opts.socket_dir, dt->name, c->slot) >= (int)sizeof(c->socket)) {
+			log_warnx("dom%u: socket path too long", hello.domid);
+			continue;
+		}
+		nr++;
+	}
+	if (guest_create(hv, cfgs, nr, &s->g) < 0) {
+		s->g = NULL;
+		for (unsigned i = 0; i < s->nr_slots; i++)
+			slot_used[s->slots[i].type][s->slots[i].slot] = false;
+		free(s);
+		return;
+	}
+	s->life_w = evloop_watch_add(sim_dom_fd(hv), sim_life_cb, s);
+	s->next = served_list;
+	served_list = s;
+}
+
+static void signal_cb(int sig, void *arg)
+{
+	log_info("signal %d: shutting down", sig);
+	evloop_break();
+}
+
+int main(int argc, char **argv)
+{
+	struct evloop_watch *sig_w[2], *accept_w = NULL;
+	int lfd = -1;
+
+	parse_opts(argc, argv);
+	log_init(opts.verbose >= 2 ? LOG_LVL_DEBUG : LOG_LVL_INFO, false);
+	signal(SIGPIPE, SIG_IGN);
+	if (evloop_init() < 0)
+		fatalx("cannot create the event loop");
+	sig_w[0] = evloop_signal_add(SIGTERM, signal_cb, NULL);
+	sig_w[1] = evloop_signal_add(SIGINT, signal_cb, NULL);
+
+	if (opts.sim_path == NULL)
+		fatalx("serving real Xen guests needs xenstore discovery, which"
+		    " this version does not have yet; use --sim PATH");
+	lfd = sim_listen(opts.sim_path);
+	if (lfd < 0) {
+		errno = -lfd;
+		fatal("cannot listen on %s", opts.sim_path);
+	}
+	accept_w = evloop_watch_add(lfd, sim_accept_cb, NULL);
+	if (accept_w == NULL)
+		fatalx("cannot watch %s", opts.sim_path);
+	log_info("xen-vhostd %s: simulated Xen on %s, back-ends in %s",
+	    XVD_VERSION, opts.sim_path, opts.socket_dir);
+
+	evloop_run();
+
+	while (served_list != NULL)
+		served_free(served_list);
+	evloop_watch_del(accept_w);
+	close(lfd);
+	unlink(opts.sim_path);
+	evloop_watch_del(sig_w[1]);
+	evloop_watch_del(sig_w[0]);
+	evloop_fini();
+	log_info("stopped");
+	return 0;
+}

@@ -1,0 +1,658 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * simguest: a simulated Xen guest for xen-vhostd's --sim mode.
+ *
+ *   simguest pattern --seed S --offset BYTES --len BYTES
+ *   simguest blk --connect SOCK --domid N [options]
+ *
+ * "pattern" writes the deterministic disk pattern to stdout so that a test
+ * can pre-fill an image; "blk" drives one virtio-blk device through the
+ * daemon and checks the same pattern. One line per phase on stdout, every
+ * failure on stderr and exit status 1.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <linux/virtio_ids.h>
+#include <linux/virtio_ring.h>
+
+#include "sg_blk.h"
+#include "sg_log.h"
+#include "sg_sim.h"
+#include "xvd/sim_proto.h"
+
+/* Why 8: requests of at most 4 KiB, one guest page each. */
+#define MAX_REQ_SECTORS		8u
+#define REQ_BUF_LEN		(MAX_REQ_SECTORS * SG_BLK_SECTOR)
+/* Why 256: in flight at most; also the request slot limit of sg_blk. */
+#define MAX_DEPTH		SG_BLK_MAX_SLOTS
+
+/* The byte at absolute image offset @o for seed @s. */
+static uint8_t pattern_byte(uint32_t s, uint64_t o)
+{
+	return (uint8_t)(((o * 2654435761u) >> 13) ^ (s * 0x9e3779b9u) ^
+	    (o >> 9));
+}
+
+static void pattern_fill(uint8_t *buf, uint64_t off, size_t len, uint32_t s)
+{
+	for (size_t i = 0; i < len; i++)
+		buf[i] = pattern_byte(s, off + i);
+}
+
+static void usage(FILE *f)
+{
+	fputs("usage: simguest pattern --seed S --offset BYTES --len BYTES\n"
+	    "       simguest blk --connect SOCK --domid N [--vcpus N]"
+	    " [--ram-mb N]\n"
+	    "                [--indirect] [--event-idx] [--depth N]"
+	    " [--queue-size N]\n"
+	    "                [--write-lba L --write-sectors N --write-seed S]\n"
+	    "                [--read-lba L --read-sectors N --read-seed S]\n"
+	    "                [--invalidate] [--expect-sectors N] [-v]\n", f);
+}
+
+/* Unsigned number, decimal or 0x hex, optional K/M/G (binary) suffix. */
+static int parse_u64(const char *opt, const char *s, uint64_t *out)
+{
+	unsigned long long v;
+	char *end;
+	unsigned shift = 0;
+
+	errno = 0;
+	if (s[0] == '-' || s[0] == '\0')
+		goto bad;
+	v = strtoull(s, &end, 0);
+	if (errno != 0)
+		goto bad;
+	switch (*end) {
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	default: break;
+	}
+	if (*end != '\0' || (shift != 0 && v > (UINT64_MAX >> shift)))
+		goto bad;
+	*out = (uint64_t)v << shift;
+	return 0;
+bad:
+	sg_errx("bad value for --%s: '%s'", opt, s);
+	return -EINVAL;
+}
+
+static int parse_u32(const char *opt, const char *s, uint32_t *out)
+{
+	uint64_t v;
+
+	if (parse_u64(opt, s, &v) < 0)
+		return -EINVAL;
+	if (v > UINT32_MAX) {
+		sg_errx("--%s %s is too large", opt, s);
+		return -EINVAL;
+	}
+	*out = (uint32_t)v;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* pattern */
+
+static int cmd_pattern(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "seed", required_argument, NULL, 's' },
+		{ "offset", required_argument, NULL, 'o' },
+		{ "len", required_argument, NULL, 'l' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	uint64_t off = 0, len = 0;
+	uint32_t seed = 0;
+	bool have_seed = false, have_len = false;
+	static uint8_t buf[1 << 16];
+	int c;
+
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			if (parse_u32("seed", optarg, &seed) < 0)
+				return 1;
+			have_seed = true;
+			break;
+		case 'o':
+			if (parse_u64("offset", optarg, &off) < 0)
+				return 1;
+			break;
+		case 'l':
+			if (parse_u64("len", optarg, &len) < 0)
+				return 1;
+			have_len = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 1;
+		}
+	}
+	if (optind != argc || !have_seed || !have_len) {
+		usage(stderr);
+		return 1;
+	}
+	if (off > UINT64_MAX - len) {
+		sg_errx("--offset + --len overflows");
+		return 1;
+	}
+	while (len > 0) {
+		size_t n = len < sizeof(buf) ? (size_t)len : sizeof(buf);
+		size_t done = 0;
+
+		pattern_fill(buf, off, n, seed);
+		while (done < n) {
+			ssize_t w = write(STDOUT_FILENO, buf + done, n - done);
+
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0) {
+				sg_err(w < 0 ? -errno : -EIO, "write pattern");
+				return 1;
+			}
+			done += (size_t)w;
+		}
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* blk */
+
+struct blk_args {
+	const char *sock;
+	uint32_t domid;
+	uint32_t nr_vcpus;
+	uint64_t ram_mb;
+	bool indirect;
+	bool event_idx;
+	uint32_t depth;
+	uint32_t queue_size;
+	bool have_write, have_read;
+	uint64_t write_lba, read_lba;
+	uint32_t write_sectors, read_sectors;
+	uint32_t write_seed, read_seed;
+	bool invalidate;
+	bool have_expect;
+	uint64_t expect_sectors;
+};
+
+/* One request buffer of the pipeline. */
+struct req_buf {
+	uint8_t *p;
+	uint64_t gpa;
+	uint64_t lba;
+	uint32_t sectors;
+	bool busy;
+};
+
+struct guest {
+	struct blk_args a;
+	struct sg_sim *sim;
+	struct sg_blk blk;
+	bool blk_open;
+	struct req_buf *buf;
+	unsigned nr_buf;
+};
+
+enum { OPT_CONNECT = 256, OPT_DOMID, OPT_VCPUS, OPT_RAM_MB, OPT_INDIRECT,
+	OPT_EVENT_IDX, OPT_DEPTH, OPT_QSIZE, OPT_WLBA, OPT_WSECT, OPT_WSEED,
+	OPT_RLBA, OPT_RSECT, OPT_RSEED, OPT_INVALIDATE, OPT_EXPECT };
+
+static int blk_parse(int argc, char **argv, struct blk_args *a)
+{
+	static const struct option longopts[] = {
+		{ "connect", required_argument, NULL, OPT_CONNECT },
+		{ "domid", required_argument, NULL, OPT_DOMID },
+		{ "vcpus", required_argument, NULL, OPT_VCPUS },
+		{ "ram-mb", required_argument, NULL, OPT_RAM_MB },
+		{ "indirect", no_argument, NULL, OPT_INDIRECT },
+		{ "event-idx", no_argument, NULL, OPT_EVENT_IDX },
+		{ "depth", required_argument, NULL, OPT_DEPTH },
+		{ "queue-size", required_argument, NULL, OPT_QSIZE },
+		{ "write-lba", required_argument, NULL, OPT_WLBA },
+		{ "write-sectors", required_argument, NULL, OPT_WSECT },
+		{ "write-seed", required_argument, NULL, OPT_WSEED },
+		{ "read-lba", required_argument, NULL, OPT_RLBA },
+		{ "read-sectors", required_argument, NULL, OPT_RSECT },
+		{ "read-seed", required_argument, NULL, OPT_RSEED },
+		{ "invalidate", no_argument, NULL, OPT_INVALIDATE },
+		{ "expect-sectors", required_argument, NULL, OPT_EXPECT },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	bool w_lba = false, w_n = false, w_s = false;
+	bool r_lba = false, r_n = false, r_s = false, have_domid = false;
+	int c, rc = 0;
+
+	memset(a, 0, sizeof(*a));
+	a->nr_vcpus = 2;
+	a->ram_mb = 64;
+	a->depth = 1;
+	a->queue_size = 128;
+	while (rc == 0 &&
+	    (c = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
+		switch (c) {
+		case OPT_CONNECT: a->sock = optarg; break;
+		case OPT_DOMID:
+			rc = parse_u32("domid", optarg, &a->domid);
+			have_domid = true;
+			break;
+		case OPT_VCPUS: rc = parse_u32("vcpus", optarg, &a->nr_vcpus); break;
+		case OPT_RAM_MB: rc = parse_u64("ram-mb", optarg, &a->ram_mb); break;
+		case OPT_INDIRECT: a->indirect = true; break;
+		case OPT_EVENT_IDX: a->event_idx = true; break;
+		case OPT_DEPTH: rc = parse_u32("depth", optarg, &a->depth); break;
+		case OPT_QSIZE:
+			rc = parse_u32("queue-size", optarg, &a->queue_size);
+			break;
+		case OPT_WLBA:
+			rc = parse_u64("write-lba", optarg, &a->write_lba);
+			w_lba = true;
+			break;
+		case OPT_WSECT:
+			rc = parse_u32("write-sectors", optarg,
+			    &a->write_sectors);
+			w_n = true;
+			break;
+		case OPT_WSEED:
+			rc = parse_u32("write-seed", optarg, &a->write_seed);
+			w_s = true;
+			break;
+		case OPT_RLBA:
+			rc = parse_u64("read-lba", optarg, &a->read_lba);
+			r_lba = true;
+			break;
+		case OPT_RSECT:
+			rc = parse_u32("read-sectors", optarg, &a->read_sectors);
+			r_n = true;
+			break;
+		case OPT_RSEED:
+			rc = parse_u32("read-seed", optarg, &a->read_seed);
+			r_s = true;
+			break;
+		case OPT_INVALIDATE: a->invalidate = true; break;
+		case OPT_EXPECT:
+			rc = parse_u64("expect-sectors", optarg,
+			    &a->expect_sectors);
+			a->have_expect = true;
+			break;
+		case 'v': sg_log_set_debug(true); break;
+		case 'h': usage(stdout); exit(0);
+		default: rc = -EINVAL; break;
+		}
+	}
+	if (rc < 0)
+		goto bad;
+	if (optind != argc || a->sock == NULL || !have_domid) {
+		sg_errx("blk needs --connect SOCK and --domid N");
+		goto bad;
+	}
+	if ((w_lba || w_n || w_s) && !(w_lba && w_n && w_s)) {
+		sg_errx("--write-lba, --write-sectors and --write-seed go"
+		    " together");
+		goto bad;
+	}
+	if ((r_lba || r_n || r_s) && !(r_lba && r_n && r_s)) {
+		sg_errx("--read-lba, --read-sectors and --read-seed go"
+		    " together");
+		goto bad;
+	}
+	a->have_write = w_lba && a->write_sectors > 0;
+	a->have_read = r_lba && a->read_sectors > 0;
+	if (a->nr_vcpus == 0 || a->nr_vcpus > SIM_MAX_VCPUS) {
+		sg_errx("--vcpus must be 1..%u", SIM_MAX_VCPUS);
+		goto bad;
+	}
+	if (a->ram_mb < 1 || a->ram_mb > 4096) {
+		sg_errx("--ram-mb must be 1..4096");
+		goto bad;
+	}
+	if (a->depth == 0 || a->depth > MAX_DEPTH) {
+		sg_errx("--depth must be 1..%u", MAX_DEPTH);
+		goto bad;
+	}
+	if (a->queue_size == 0 || a->queue_size > SG_VQ_MAX_NUM) {
+		sg_errx("--queue-size must be 1..%u", SG_VQ_MAX_NUM);
+		goto bad;
+	}
+	return 0;
+bad:
+	usage(stderr);
+	return -EINVAL;
+}
+
+/* The seed a read must find at @o: written bytes, else the read seed. */
+static uint32_t expected_seed(const struct blk_args *a, uint64_t o,
+    bool readback)
+{
+	uint64_t ws = a->write_lba * SG_BLK_SECTOR;
+	uint64_t we = ws + (uint64_t)a->write_sectors * SG_BLK_SECTOR;
+
+	if (readback || (a->have_write && o >= ws && o < we))
+		return a->write_seed;
+	return a->read_seed;
+}
+
+static int verify(const struct guest *g, const struct req_buf *rb,
+    bool readback)
+{
+	uint64_t base = rb->lba * SG_BLK_SECTOR;
+	uint32_t len = rb->sectors * SG_BLK_SECTOR;
+
+	for (uint32_t i = 0; i < len; i++) {
+		uint32_t seed = expected_seed(&g->a, base + i, readback);
+		uint8_t want = pattern_byte(seed, base + i);
+
+		if (rb->p[i] != want) {
+			sg_errx("data mismatch at byte %" PRIu64 " (lba %"
+			    PRIu64 " + %u): got %#04x, expected %#04x (seed"
+			    " %u)", base + i, (base + i) / SG_BLK_SECTOR,
+			    (unsigned)((base + i) % SG_BLK_SECTOR), rb->p[i],
+			    want, seed);
+			return -EIO;
+		}
+	}
+	return 0;
+}
+
+static struct req_buf *buf_get(struct guest *g)
+{
+	for (unsigned i = 0; i < g->nr_buf; i++)
+		if (!g->buf[i].busy)
+			return &g->buf[i];
+	return NULL;
+}
+
+/*
+ * Move [lba, lba+nr_sect) in requests of at most MAX_REQ_SECTORS, with up
+ * to depth requests in flight (sliding window, one kick per batch).
+ */
+static int run_range(struct guest *g, uint32_t type, uint64_t lba,
+    uint32_t nr_sect, uint32_t seed, bool readback)
+{
+	uint64_t next = lba, end = lba + nr_sect;
+	struct sg_blk_done d;
+	int rc;
+
+	while (next < end || sg_blk_nr_inflight(&g->blk) > 0) {
+		struct req_buf *rb;
+
+		while (next < end && (rb = buf_get(g)) != NULL) {
+			uint32_t n = end - next < MAX_REQ_SECTORS ?
+			    (uint32_t)(end - next) : MAX_REQ_SECTORS;
+
+			rb->lba = next;
+			rb->sectors = n;
+			if (type == VIRTIO_BLK_T_OUT)
+				pattern_fill(rb->p, next * SG_BLK_SECTOR,
+				    n * SG_BLK_SECTOR, seed);
+			else
+				memset(rb->p, 0xa5, REQ_BUF_LEN);
+			rc = sg_blk_submit(&g->blk, type, next, rb->gpa,
+			    n * SG_BLK_SECTOR, rb);
+			if (rc == -ENOSPC || rc == -EBUSY) {
+				if (sg_blk_nr_inflight(&g->blk) == 0)
+					return sg_err(rc, "request does not"
+					    " fit an empty queue");
+				break;
+			}
+			if (rc < 0)
+				return rc;
+			rb->busy = true;
+			next += n;
+		}
+		if ((rc = sg_blk_kick(&g->blk)) < 0)
+			return rc;
+		rc = sg_blk_reap(&g->blk, &d, SG_BLK_TIMEOUT_MS);
+		if (rc < 0)
+			return rc;
+		rb = d.cookie;
+		if (rb == NULL || rb < g->buf || rb >= g->buf + g->nr_buf ||
+		    !rb->busy)
+			return sg_err(-EIO, "completion for an unknown buffer");
+		rb->busy = false;
+		if (type == VIRTIO_BLK_T_IN && (rc = verify(g, rb,
+		    readback)) < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int range_check(const struct guest *g, const char *what, uint64_t lba,
+    uint32_t n)
+{
+	if (lba > g->blk.capacity || n > g->blk.capacity - lba)
+		return sg_err(-ERANGE, "%s range lba %" PRIu64 " + %u sectors"
+		    " beyond capacity %" PRIu64, what, lba, n,
+		    g->blk.capacity);
+	return 0;
+}
+
+static int maybe_invalidate(struct guest *g, const char *after)
+{
+	int rc;
+
+	if (!g->a.invalidate)
+		return 0;
+	rc = sg_invalidate(g->sim);
+	if (rc < 0)
+		return rc;
+	printf("guest: invalidate after %s ok\n", after);
+	return 0;
+}
+
+static void print_id(const char id[VIRTIO_BLK_ID_BYTES + 1])
+{
+	char out[4 * VIRTIO_BLK_ID_BYTES + 1];
+	size_t o = 0;
+
+	for (size_t i = 0; i < VIRTIO_BLK_ID_BYTES && id[i] != '\0'; i++) {
+		unsigned char ch = (unsigned char)id[i];
+
+		if (ch >= 0x20 && ch < 0x7f && ch != '\'' && ch != '\\')
+			out[o++] = (char)ch;
+		else
+			o += (size_t)snprintf(out + o, sizeof(out) - o,
+			    "\\x%02x", ch);
+	}
+	out[o] = '\0';
+	printf("guest: id '%s'\n", out);
+}
+
+static int blk_phases(struct guest *g)
+{
+	struct blk_args *a = &g->a;
+	struct sg_blk_opts bo = {
+		.queue_num = a->queue_size,
+		.indirect = a->indirect,
+		.event_idx = a->event_idx,
+		.nr_slots = a->depth,
+	};
+	struct sim_dev dev = {
+		.virtio_id = VIRTIO_ID_BLOCK,
+		.irq = SIM_SPI_FIRST,
+		.base = SIM_MMIO_BASE,
+	};
+	char id[VIRTIO_BLK_ID_BYTES + 1];
+	int rc;
+
+	rc = sg_sim_connect(a->sock, a->domid, a->nr_vcpus, a->ram_mb << 20,
+	    &dev, 1, &g->sim);
+	if (rc < 0)
+		return rc;
+	printf("guest: connected as dom%u (%u vCPUs, %" PRIu64 " MiB)\n",
+	    a->domid, a->nr_vcpus, a->ram_mb);
+
+	g->blk_open = true;
+	rc = sg_blk_open(&g->blk, g->sim, 0, SIM_MMIO_BASE, &bo);
+	if (rc < 0)
+		return rc;
+	printf("guest: features %#" PRIx64 " (offered %#" PRIx64 "), queue"
+	    " %u, seg_max %u, blk_size %u\n", g->blk.vd.features,
+	    g->blk.vd.offered, sg_vq_num(g->blk.vq), g->blk.seg_max,
+	    g->blk.blk_size);
+	if (a->indirect && !sg_blk_has(&g->blk, VIRTIO_RING_F_INDIRECT_DESC))
+		printf("guest: indirect descriptors not offered\n");
+	if (a->event_idx && !sg_blk_has(&g->blk, VIRTIO_RING_F_EVENT_IDX))
+		printf("guest: event idx not offered\n");
+	printf("guest: capacity %" PRIu64 " sectors\n", g->blk.capacity);
+	if (a->have_expect && g->blk.capacity != a->expect_sectors)
+		return sg_err(-EIO, "capacity %" PRIu64 " sectors, expected %"
+		    PRIu64, g->blk.capacity, a->expect_sectors);
+	if ((a->have_write && (rc = range_check(g, "write", a->write_lba,
+	    a->write_sectors)) < 0) ||
+	    (a->have_read && (rc = range_check(g, "read", a->read_lba,
+	    a->read_sectors)) < 0))
+		return rc;
+
+	g->nr_buf = a->depth;
+	g->buf = calloc(g->nr_buf, sizeof(*g->buf));
+	if (g->buf == NULL)
+		return sg_err(-ENOMEM, "allocate buffers");
+	for (unsigned i = 0; i < g->nr_buf; i++) {
+		g->buf[i].p = sg_ram_alloc(g->sim, REQ_BUF_LEN, &g->buf[i].gpa);
+		if (g->buf[i].p == NULL)
+			return -ENOMEM;
+	}
+
+	rc = sg_blk_get_id(&g->blk, id);
+	if (rc == -ENOTSUP)
+		printf("guest: id unsupported\n");
+	else if (rc < 0)
+		return rc;
+	else
+		print_id(id);
+	if ((rc = maybe_invalidate(g, "get-id")) < 0)
+		return rc;
+
+	if (a->have_write) {
+		rc = run_range(g, VIRTIO_BLK_T_OUT, a->write_lba,
+		    a->write_sectors, a->write_seed, false);
+		if (rc < 0)
+			return rc;
+		printf("guest: wrote %u sectors at lba %" PRIu64 " (seed %u)\n",
+		    a->write_sectors, a->write_lba, a->write_seed);
+		if ((rc = maybe_invalidate(g, "write")) < 0)
+			return rc;
+	}
+
+	rc = sg_blk_flush(&g->blk);
+	if (rc == -ENOTSUP)
+		printf("guest: flush not offered\n");
+	else if (rc < 0)
+		return rc;
+	else
+		printf("guest: flush ok\n");
+	if ((rc = maybe_invalidate(g, "flush")) < 0)
+		return rc;
+
+	if (a->have_read) {
+		rc = run_range(g, VIRTIO_BLK_T_IN, a->read_lba,
+		    a->read_sectors, a->read_seed, false);
+		if (rc < 0)
+			return rc;
+		printf("guest: read %u sectors at lba %" PRIu64 ": pattern ok\n",
+		    a->read_sectors, a->read_lba);
+		if ((rc = maybe_invalidate(g, "read")) < 0)
+			return rc;
+	}
+
+	if (a->have_write) {
+		rc = run_range(g, VIRTIO_BLK_T_IN, a->write_lba,
+		    a->write_sectors, a->write_seed, true);
+		if (rc < 0)
+			return rc;
+		printf("guest: read back %u sectors at lba %" PRIu64 ": pattern"
+		    " ok\n", a->write_sectors, a->write_lba);
+	}
+	return 0;
+}
+
+static void print_stats(const struct guest *g)
+{
+	struct sg_sim_stats ss;
+	struct sg_vq_stats qs;
+	char per[SIM_MAX_VCPUS * 24] = "";
+	size_t o = 0;
+
+	sg_sim_get_stats(g->sim, &ss);
+	sg_vq_get_stats(g->blk.vq, &qs);
+	for (unsigned v = 0; v < sg_sim_nr_vcpus(g->sim); v++)
+		o += (size_t)snprintf(per + o, sizeof(per) - o, "%s%" PRIu64,
+		    v != 0 ? "/" : "", ss.nr_mmio_vcpu[v]);
+	printf("guest: stats: mmio %" PRIu64 " (per vCPU %s), invalidate %"
+	    PRIu64 ", irqs %" PRIu64 ", chains %" PRIu64 " (indirect %" PRIu64
+	    "), kicks %" PRIu64 " (suppressed %" PRIu64 ")\n", ss.nr_mmio, per,
+	    ss.nr_invalidate, ss.nr_irq, qs.nr_added, qs.nr_indirect,
+	    qs.nr_kicks, qs.nr_kicks_suppressed);
+}
+
+static int cmd_blk(int argc, char **argv)
+{
+	struct guest g;
+	int rc;
+
+	memset(&g, 0, sizeof(g));
+	if (blk_parse(argc, argv, &g.a) < 0)
+		return 1;
+	rc = blk_phases(&g);
+	if (rc == 0) {
+		if (g.blk.vq != NULL)
+			print_stats(&g);
+		rc = sg_blk_close(&g.blk);
+		if (rc == 0)
+			printf("guest: reset ok\n");
+	} else if (g.blk_open) {
+		/* Tell the device we gave up, unless it cannot hear us. */
+		if (rc != -ETIMEDOUT && rc != -EPIPE && rc != -ESHUTDOWN &&
+		    rc != -EFAULT)
+			sg_vdev_fail(&g.blk.vd);
+		sg_vdev_cleanup(&g.blk.vd);
+		free(g.blk.slot);
+	}
+	free(g.buf);
+	sg_sim_close(g.sim);
+	if (rc < 0) {
+		sg_errx("blk test failed: %s", strerror(-rc));
+		return 1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc < 2) {
+		usage(stderr);
+		return 1;
+	}
+	/* Subcommand options start after the subcommand. */
+	if (strcmp(argv[1], "pattern") == 0)
+		return cmd_pattern(argc - 1, argv + 1);
+	if (strcmp(argv[1], "blk") == 0)
+		return cmd_blk(argc - 1, argv + 1);
+	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	sg_errx("unknown command '%s'", argv[1]);
+	usage(stderr);
+	return 1;
+}

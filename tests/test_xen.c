@@ -1,0 +1,315 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * hv/xen.c against libxen* faked at link time (-Wl,--wrap): the IOREQ server
+ * is set up in the order Xen requires (create, map the ioreq page, map
+ * ranges, enable, then bind the vp_eport Xen wrote at enable) and torn down
+ * in reverse.
+ */
+#include <xenctrl.h>
+
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <xendevicemodel.h>
+#include <xenevtchn.h>
+#include <xenforeignmemory.h>
+
+#include "hv/hv.h"
+
+#define NR_VCPUS 3
+
+static char calls[2048];
+static ioreq_t page[4096 / sizeof(ioreq_t)] __attribute__((aligned(4096)));
+static bool page_mapped, fail_bind;
+static int fake_handle;
+
+static void call(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void call(const char *fmt, ...)
+{
+	size_t n = strlen(calls);
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(calls + n, sizeof(calls) - n, fmt, ap);
+	va_end(ap);
+	n = strlen(calls);
+	snprintf(calls + n, sizeof(calls) - n, " ");
+}
+
+/* The fakes: prototypes only to satisfy -Wmissing-prototypes. */
+xendevicemodel_handle *__wrap_xendevicemodel_open(struct xentoollog_logger *l,
+    unsigned f);
+int __wrap_xendevicemodel_close(xendevicemodel_handle *h);
+int __wrap_xendevicemodel_nr_vcpus(xendevicemodel_handle *h, domid_t d,
+    unsigned *n);
+int __wrap_xendevicemodel_create_ioreq_server(xendevicemodel_handle *h,
+    domid_t d, int buf, ioservid_t *id);
+int __wrap_xendevicemodel_map_io_range_to_ioreq_server(
+    xendevicemodel_handle *h, domid_t d, ioservid_t id, int mmio,
+    uint64_t s, uint64_t e);
+int __wrap_xendevicemodel_unmap_io_range_from_ioreq_server(
+    xendevicemodel_handle *h, domid_t d, ioservid_t id, int mmio,
+    uint64_t s, uint64_t e);
+int __wrap_xendevicemodel_set_ioreq_server_state(xendevicemodel_handle *h,
+    domid_t d, ioservid_t id, int en);
+int __wrap_xendevicemodel_destroy_ioreq_server(xendevicemodel_handle *h,
+    domid_t d, ioservid_t id);
+int __wrap_xendevicemodel_set_irq_level(xendevicemodel_handle *h, domid_t d,
+    unsigned irq, unsigned level);
+xenforeignmemory_handle *__wrap_xenforeignmemory_open(
+    struct xentoollog_logger *l, unsigned f);
+int __wrap_xenforeignmemory_close(xenforeignmemory_handle *h);
+xenforeignmemory_resource_handle *__wrap_xenforeignmemory_map_resource(
+    xenforeignmemory_handle *h, domid_t d, unsigned type, unsigned id,
+    unsigned long frame, unsigned long nr, void **addr, int prot, int flags);
+int __wrap_xenforeignmemory_unmap_resource(xenforeignmemory_handle *h,
+    xenforeignmemory_resource_handle *r);
+xc_interface *__wrap_xc_interface_open(xentoollog_logger *a,
+    xentoollog_logger *b, unsigned f);
+int __wrap_xc_interface_close(xc_interface *x);
+xenevtchn_handle *__wrap_xenevtchn_open(struct xentoollog_logger *l,
+    unsigned f);
+int __wrap_xenevtchn_close(xenevtchn_handle *x);
+xenevtchn_port_or_error_t __wrap_xenevtchn_bind_interdomain(
+    xenevtchn_handle *x, uint32_t d, evtchn_port_t remote);
+int __wrap_xenevtchn_unbind(xenevtchn_handle *x, evtchn_port_t p);
+int __wrap_xenevtchn_notify(xenevtchn_handle *x, evtchn_port_t p);
+
+xendevicemodel_handle *__wrap_xendevicemodel_open(struct xentoollog_logger *l,
+    unsigned f)
+{
+	return (xendevicemodel_handle *)&fake_handle;
+}
+
+int __wrap_xendevicemodel_close(xendevicemodel_handle *h)
+{
+	return 0;
+}
+
+int __wrap_xendevicemodel_nr_vcpus(xendevicemodel_handle *h, domid_t d,
+    unsigned *n)
+{
+	call("nr_vcpus(%u)", d);
+	*n = NR_VCPUS;
+	return 0;
+}
+
+int __wrap_xendevicemodel_create_ioreq_server(xendevicemodel_handle *h,
+    domid_t d, int buf, ioservid_t *id)
+{
+	call("create(%u,buf=%d)", d, buf);
+	*id = 4;
+	return 0;
+}
+
+int __wrap_xendevicemodel_map_io_range_to_ioreq_server(
+    xendevicemodel_handle *h, domid_t d, ioservid_t id, int mmio,
+    uint64_t s, uint64_t e)
+{
+	call("map_range(%u,%#llx-%#llx)", id, (unsigned long long)s,
+	    (unsigned long long)e);
+	return 0;
+}
+
+int __wrap_xendevicemodel_unmap_io_range_from_ioreq_server(
+    xendevicemodel_handle *h, domid_t d, ioservid_t id, int mmio,
+    uint64_t s, uint64_t e)
+{
+	call("unmap_range(%u,%#llx)", id, (unsigned long long)s);
+	return 0;
+}
+
+int __wrap_xendevicemodel_set_ioreq_server_state(xendevicemodel_handle *h,
+    domid_t d, ioservid_t id, int en)
+{
+	call("state(%u,%d)", id, en);
+	/* Xen writes vp_eport at enable, and only into an acquired page. */
+	if (en && page_mapped)
+		for (unsigned i = 0; i < NR_VCPUS; i++)
+			page[i].vp_eport = 100 + i;
+	return 0;
+}
+
+int __wrap_xendevicemodel_destroy_ioreq_server(xendevicemodel_handle *h,
+    domid_t d, ioservid_t id)
+{
+	call("destroy(%u)", id);
+	return 0;
+}
+
+int __wrap_xendevicemodel_set_irq_level(xendevicemodel_handle *h, domid_t d,
+    unsigned irq, unsigned level)
+{
+	call("irq(%u,%u)", irq, level);
+	return 0;
+}
+
+xenforeignmemory_handle *__wrap_xenforeignmemory_open(
+    struct xentoollog_logger *l, unsigned f)
+{
+	return (xenforeignmemory_handle *)&fake_handle;
+}
+
+int __wrap_xenforeignmemory_close(xenforeignmemory_handle *h)
+{
+	return 0;
+}
+
+xenforeignmemory_resource_handle *__wrap_xenforeignmemory_map_resource(
+    xenforeignmemory_handle *h, domid_t d, unsigned type, unsigned id,
+    unsigned long frame, unsigned long nr, void **addr, int prot, int flags)
+{
+	call("map_resource(type=%u,id=%u,frame=%lu,nr=%lu)", type, id, frame,
+	    nr);
+	page_mapped = true;
+	*addr = page;
+	return (xenforeignmemory_resource_handle *)&fake_handle;
+}
+
+int __wrap_xenforeignmemory_unmap_resource(xenforeignmemory_handle *h,
+    xenforeignmemory_resource_handle *r)
+{
+	call("unmap_resource");
+	page_mapped = false;
+	return 0;
+}
+
+xc_interface *__wrap_xc_interface_open(xentoollog_logger *a,
+    xentoollog_logger *b, unsigned f)
+{
+	return (xc_interface *)&fake_handle;
+}
+
+int __wrap_xc_interface_close(xc_interface *x)
+{
+	return 0;
+}
+
+xenevtchn_handle *__wrap_xenevtchn_open(struct xentoollog_logger *l,
+    unsigned f)
+{
+	return (xenevtchn_handle *)&fake_handle;
+}
+
+int __wrap_xenevtchn_close(xenevtchn_handle *x)
+{
+	return 0;
+}
+
+xenevtchn_port_or_error_t __wrap_xenevtchn_bind_interdomain(
+    xenevtchn_handle *x, uint32_t d, evtchn_port_t remote)
+{
+	call("bind(%u)", remote);
+	if (fail_bind || remote == 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	return (xenevtchn_port_or_error_t)(remote + 1000);
+}
+
+int __wrap_xenevtchn_unbind(xenevtchn_handle *x, evtchn_port_t p)
+{
+	call("unbind(%u)", p);
+	return 0;
+}
+
+int __wrap_xenevtchn_notify(xenevtchn_handle *x, evtchn_port_t p)
+{
+	call("notify(%u)", p);
+	return 0;
+}
+
+static int setup(void **state)
+{
+	calls[0] = '\0';
+	memset(page, 0, sizeof(page));
+	page_mapped = fail_bind = false;
+	return 0;
+}
+
+static void test_setup_order(void **state)
+{
+	struct hv_xen *x;
+	struct hv_dom *d;
+
+	assert_int_equal(hv_xen_open(&x), 0);
+	assert_int_equal(hv_xen_dom_open(x, 7, &d), 0);
+	assert_int_equal(d->nr_vcpus, NR_VCPUS);
+	assert_int_equal(d->ops->ioreq_create(d), 0);
+	assert_ptr_equal(d->iopage, page);
+	assert_int_equal(d->ops->map_range(d, 0x2000000, 0x20001ff), 0);
+	assert_int_equal(d->ops->map_range(d, 0x2000200, 0x20003ff), 0);
+	assert_int_equal(d->ops->enable(d), 0);
+	assert_string_equal(calls,
+	    "nr_vcpus(7) create(7,buf=0) "
+	    "map_resource(type=0,id=4,frame=1,nr=1) "
+	    "map_range(4,0x2000000-0x20001ff) map_range(4,0x2000200-0x20003ff) "
+	    "state(4,1) bind(100) bind(101) bind(102) ");
+
+	calls[0] = '\0';
+	assert_int_equal(d->ops->notify(d, 2), 0);
+	assert_int_equal(d->ops->notify(d, NR_VCPUS), -EINVAL);
+	assert_int_equal(d->ops->set_irq(d, 33, 1), 0);
+	assert_string_equal(calls, "notify(1102) irq(33,1) ");
+
+	calls[0] = '\0';
+	d->ops->destroy(d);
+	assert_string_equal(calls,
+	    "state(4,0) unmap_range(4,0x2000000) unmap_range(4,0x2000200) "
+	    "unmap_resource unbind(1100) unbind(1101) unbind(1102) destroy(4) ");
+	hv_xen_close(x);
+}
+
+static void test_bind_failure_unwinds(void **state)
+{
+	struct hv_xen *x;
+	struct hv_dom *d;
+
+	assert_int_equal(hv_xen_open(&x), 0);
+	assert_int_equal(hv_xen_dom_open(x, 9, &d), 0);
+	assert_int_equal(d->ops->ioreq_create(d), 0);
+	fail_bind = true;
+	assert_true(d->ops->enable(d) < 0);
+	calls[0] = '\0';
+	d->ops->destroy(d);
+	/* Nothing was bound, everything else is released. */
+	assert_string_equal(calls, "state(4,0) unmap_resource destroy(4) ");
+	hv_xen_close(x);
+}
+
+static void test_dead_domain_skips_hypercalls(void **state)
+{
+	struct hv_xen *x;
+	struct hv_dom *d;
+
+	assert_int_equal(hv_xen_open(&x), 0);
+	assert_int_equal(hv_xen_dom_open(x, 9, &d), 0);
+	assert_int_equal(d->ops->ioreq_create(d), 0);
+	assert_int_equal(d->ops->map_range(d, 0x2000000, 0x20001ff), 0);
+	assert_int_equal(d->ops->enable(d), 0);
+	d->dead = true;
+	calls[0] = '\0';
+	d->ops->destroy(d);
+	/* Xen destroyed the server with the domain: only local state goes. */
+	assert_string_equal(calls,
+	    "unmap_resource unbind(1100) unbind(1101) unbind(1102) ");
+	hv_xen_close(x);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup(test_setup_order, setup),
+		cmocka_unit_test_setup(test_bind_failure_unwinds, setup),
+		cmocka_unit_test_setup(test_dead_domain_skips_hypercalls, setup),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
