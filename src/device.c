@@ -151,6 +151,8 @@ static void device_fail(struct xvd_device *dev, const char *why, uint32_t q)
 		device_inject(dev);
 }
 
+static void kick(struct xvd_device *dev, uint32_t i);
+
 static void call_cb(int fd, void *arg)
 {
 	struct dev_queue *q = arg;
@@ -173,6 +175,11 @@ static void call_cb(int fd, void *arg)
 		if ((rc & SHADOW_KICK) != 0 &&
 		    write(q->kick_fd, &one, sizeof(one)) != sizeof(one))
 			dev->st.errors++;
+		/* Freed shadow memory may unblock the device's other queues. */
+		for (uint32_t i = 0; i < dev->mmio.nr_queues; i++)
+			if (i != q->index && dev->q[i].svq != NULL &&
+			    shadow_vq_inflight(dev->q[i].svq) == 0)
+				kick(dev, i);
 		if ((rc & SHADOW_IRQ) == 0)
 			return;
 	}
@@ -253,7 +260,8 @@ static int queue_start(struct xvd_device *dev, uint32_t i)
 
 		if (rc < 0) {
 			device_fail(dev, rc == -ENOMEM ? "shadow memory full" :
-			    "ring outside guest RAM", i);
+			    rc == -EFAULT ? "ring outside guest RAM" :
+			    "bad queue size or ring alignment", i);
 			return rc;
 		}
 		shadow_vq_ring_addr(q->svq, &sa);
@@ -377,6 +385,8 @@ static void device_start(struct xvd_device *dev)
 	log_info("%s: driver ready, features %#llx, %s", dev->name,
 	    (unsigned long long)vmmio_driver_features(&dev->mmio),
 	    dev->shadow ? "shadow virtqueues" : "zero copy");
+	if (dev->cfg.on_driver_ok != NULL)
+		dev->cfg.on_driver_ok(dev->cfg.cb_arg);
 }
 
 static void device_stop(struct xvd_device *dev)

@@ -33,6 +33,9 @@ struct xvd_device_cfg {
 	int reply_timeout_ms;
 	enum xvd_mem_mode mem_mode;
 	size_t shadow_bytes;	/* shadow memfd size per device */
+	/* Called each time the guest driver sets DRIVER_OK and it worked. */
+	void (*on_driver_ok)(void *arg);
+	void *cb_arg;
 };
 
 struct xvd_device_stats {

@@ -131,17 +131,6 @@ static int guest_setup_ioreq(struct xvd_guest *g)
 	rc = hv->ops->ioreq_create(hv);
 	if (rc < 0)
 		return rc;
-	for (unsigned i = 0; i < g->nr_devs; i++) {
-		uint64_t base = device_base(g->dev[i]);
-
-		rc = hv->ops->map_range(hv, base, base + VMMIO_WINDOW_LEN - 1);
-		if (rc < 0) {
-			log_warnx("%s: cannot map MMIO window %#llx: %s",
-			    device_name(g->dev[i]), (unsigned long long)base,
-			    strerror(-rc));
-			return rc;
-		}
-	}
 	rc = hv->ops->enable(hv);
 	if (rc < 0)
 		return rc;
@@ -161,8 +150,7 @@ static int guest_setup_ioreq(struct xvd_guest *g)
 	return 0;
 }
 
-int guest_create(struct hv_dom *hv, const struct xvd_device_cfg *cfgs,
-    unsigned nr, struct xvd_guest **out)
+int guest_create(struct hv_dom *hv, struct xvd_guest **out)
 {
 	struct xvd_guest *g;
 	int rc;
@@ -179,35 +167,68 @@ int guest_create(struct hv_dom *hv, const struct xvd_device_cfg *cfgs,
 		    strerror(-rc));
 		goto fail;
 	}
-	for (unsigned i = 0; i < nr && g->nr_devs < GUEST_MAX_DEVS; i++) {
-		struct xvd_device *dev;
-
-		if (device_create(hv, &cfgs[i], &dev) < 0)
-			continue;	/* logged; the other devices go on */
-		g->dev[g->nr_devs++] = dev;
-	}
-	if (g->nr_devs == 0) {
-		log_warnx("dom%u: no device could be set up", hv->domid);
-		rc = -ENODEV;
-		goto fail;
-	}
 	rc = guest_setup_ioreq(g);
 	if (rc < 0) {
 		log_warnx("dom%u: IOREQ server setup failed: %s", hv->domid,
 		    strerror(-rc));
 		goto fail;
 	}
-	rc = hv->ops->connected(hv, 0);
-	if (rc < 0)
-		goto fail;
-	log_info("dom%u: serving %u device(s) on %u vCPU(s) via %s", hv->domid,
-	    g->nr_devs, hv->nr_vcpus, hv->ops->name);
+	log_info("dom%u: IOREQ server up, %u vCPU(s), via %s", hv->domid,
+	    hv->nr_vcpus, hv->ops->name);
 	*out = g;
 	return 0;
 fail:
-	hv->ops->connected(hv, rc);
 	guest_destroy(g);
 	return rc;
+}
+
+int guest_add_device(struct xvd_guest *g, const struct xvd_device_cfg *cfg,
+    struct xvd_device **out)
+{
+	struct hv_dom *hv = g->hv;
+	struct xvd_device *dev;
+	int rc;
+
+	if (g->nr_devs >= GUEST_MAX_DEVS)
+		return -ENOSPC;
+	for (unsigned i = 0; i < g->nr_devs; i++) {
+		if (device_base(g->dev[i]) == cfg->base) {
+			log_warnx("dom%u: two devices at %#llx", hv->domid,
+			    (unsigned long long)cfg->base);
+			return -EEXIST;
+		}
+	}
+	rc = device_create(hv, cfg, &dev);
+	if (rc < 0)
+		return rc;
+	rc = hv->ops->map_range(hv, cfg->base, cfg->base + VMMIO_WINDOW_LEN - 1);
+	if (rc < 0) {
+		log_warnx("%s: cannot map MMIO window %#llx: %s",
+		    device_name(dev), (unsigned long long)cfg->base,
+		    strerror(-rc));
+		device_destroy(dev);
+		return rc;
+	}
+	g->dev[g->nr_devs++] = dev;
+	log_info("%s: serving MMIO %#llx, SPI %u", device_name(dev),
+	    (unsigned long long)cfg->base, cfg->irq);
+	*out = dev;
+	return 0;
+}
+
+void guest_remove_device(struct xvd_guest *g, struct xvd_device *dev)
+{
+	uint64_t base = device_base(dev);
+
+	for (unsigned i = 0; i < g->nr_devs; i++) {
+		if (g->dev[i] != dev)
+			continue;
+		g->dev[i] = g->dev[--g->nr_devs];
+		/* The guest must not reach a device that is going away. */
+		g->hv->ops->unmap_range(g->hv, base, base + VMMIO_WINDOW_LEN - 1);
+		device_destroy(dev);
+		return;
+	}
 }
 
 void guest_destroy(struct xvd_guest *g)
@@ -217,8 +238,8 @@ void guest_destroy(struct xvd_guest *g)
 	for (unsigned i = 0; i < g->nr_evt; i++)
 		evloop_watch_del(g->evt[i].w);
 	/* Devices first (back-ends stop using guest RAM), then Xen state. */
-	for (unsigned i = g->nr_devs; i-- > 0;)
-		device_destroy(g->dev[i]);
+	while (g->nr_devs > 0)
+		guest_remove_device(g, g->dev[g->nr_devs - 1]);
 	log_info("dom%u: released (%llu ioreqs, %llu invalidates)",
 	    g->hv->domid, (unsigned long long)g->nr_ioreqs,
 	    (unsigned long long)g->nr_invalidates);

@@ -17,14 +17,22 @@ struct xvd_guest;
 
 /*
  * guest_create - serve @hv (ownership passes to the guest, also on error):
- * create every device of @cfgs (a device whose back-end is unavailable is
- * logged and left out), map guest RAM, set up the IOREQ server in Xen's
- * order, map each device's window, enable, watch the vCPU event channels,
- * and tell the toolstack (hv connected).
+ * map guest RAM, set up the IOREQ server in Xen's order (create, map the
+ * ioreq page, enable, bind each vCPU's event channel) and watch the vCPU
+ * event channels. Devices come with guest_add_device().
  */
-int guest_create(struct hv_dom *hv, const struct xvd_device_cfg *cfgs,
-    unsigned nr, struct xvd_guest **out);
+int guest_create(struct hv_dom *hv, struct xvd_guest **out);
+/* Tears down every device, then the IOREQ server and the RAM mapping. */
 void guest_destroy(struct xvd_guest *g);
+
+/*
+ * guest_add_device - connect the device's back-end and map its MMIO window
+ * to the IOREQ server: from then on the guest's accesses reach it.
+ */
+int guest_add_device(struct xvd_guest *g, const struct xvd_device_cfg *cfg,
+    struct xvd_device **out);
+/* Unmap the window, stop the back-end, free the device. */
+void guest_remove_device(struct xvd_guest *g, struct xvd_device *dev);
 
 uint32_t guest_domid(const struct xvd_guest *g);
 struct hv_dom *guest_hv(const struct xvd_guest *g);

@@ -19,16 +19,15 @@
 #include "guest.h"
 #include "hv/hv.h"
 #include "log.h"
+#include "slots.h"
 #include "util.h"
+#include "xsdisc.h"
 #include "xvd/sim_proto.h"
 
 #ifndef XVD_VERSION
 #define XVD_VERSION "0.1.0"
 #endif
 
-/* Why 64: socket numbers per device type; far above 11 virtio-mmio SPIs. */
-#define SLOTS_PER_TYPE 64u
-#define MAX_TYPES 64u
 
 struct opts {
 	const char *socket_dir;
@@ -38,6 +37,7 @@ struct opts {
 	int verbose;
 	enum xvd_mem_mode mem_mode;
 	size_t shadow_bytes;
+	bool force_foreign;
 };
 
 struct served {
@@ -45,7 +45,7 @@ struct served {
 	struct evloop_watch *life_w;
 	unsigned nr_slots;
 	struct {
-		unsigned type;
+		const struct devtab_entry *dt;
 		unsigned slot;
 	} slots[GUEST_MAX_DEVS];
 	struct served *next;
@@ -59,8 +59,6 @@ static struct opts opts = {
 	.shadow_bytes = 8u << 20,
 };
 static struct served *served_list;
-/* slot_used[type][N]: <name>.sock<N> belongs to a live guest device. */
-static bool slot_used[MAX_TYPES][SLOTS_PER_TYPE];
 
 static void usage(FILE *f)
 {
@@ -74,12 +72,15 @@ static void usage(FILE *f)
 "  -s, --socket-path DIR      directory of the back-end sockets (required)\n"
 "      --sim PATH             serve simulated guests connecting to PATH\n"
 "                             (the simulated Xen used by the tests)\n"
+"                             instead of Xen guests found in xenstore\n"
 "      --connect-timeout MS   how long to retry a back-end connect (10000)\n"
 "      --reply-timeout MS     how long to wait for a back-end reply (5000)\n"
 "      --memory MODE          how back-ends reach guest memory: auto (share\n"
 "                             guest RAM when it is an fd, else shadow) or\n"
 "                             shadow (copy through shadow virtqueues)\n"
 "      --shadow-mem MIB       shadow memory per device, MiB (8)\n"
+"  -f, --foreign-mapping      map guest RAM with foreign mappings even for\n"
+"                             devices with grant_usage=1\n"
 "  -v, --verbose              more log output (repeat for debug)\n"
 "  -h, --help                 this text\n"
 "  -V, --version              print the version\n"
@@ -106,7 +107,8 @@ static int parse_uint(const char *s, int *out)
 
 static void parse_opts(int argc, char **argv)
 {
-	enum { OPT_SIM = 256, OPT_CONNECT, OPT_REPLY, OPT_MEMORY, OPT_SHADOW };
+	enum { OPT_SIM = 256, OPT_CONNECT, OPT_REPLY, OPT_MEMORY, OPT_SHADOW,
+		OPT_FOREIGN };
 	static const struct option lopts[] = {
 		{ "socket-path", required_argument, NULL, 's' },
 		{ "sim", required_argument, NULL, OPT_SIM },
@@ -114,6 +116,7 @@ static void parse_opts(int argc, char **argv)
 		{ "reply-timeout", required_argument, NULL, OPT_REPLY },
 		{ "memory", required_argument, NULL, OPT_MEMORY },
 		{ "shadow-mem", required_argument, NULL, OPT_SHADOW },
+		{ "foreign-mapping", no_argument, NULL, 'f' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -121,7 +124,7 @@ static void parse_opts(int argc, char **argv)
 	};
 	int c;
 
-	while ((c = getopt_long(argc, argv, "s:vhV", lopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:fvhV", lopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			opts.socket_dir = optarg;
@@ -154,6 +157,9 @@ static void parse_opts(int argc, char **argv)
 			opts.shadow_bytes = (size_t)mib << 20;
 			break;
 		}
+		case 'f':
+			opts.force_foreign = true;
+			break;
 		case 'v':
 			opts.verbose++;
 			break;
@@ -179,26 +185,11 @@ static void parse_opts(int argc, char **argv)
 	}
 }
 
-static unsigned type_index(const struct devtab_entry *dt)
+static void served_put_slots(struct served *s)
 {
-	for (unsigned i = 0; devtab_at(i) != NULL; i++)
-		if (devtab_at(i) == dt)
-			return i;
-	return 0;
-}
-
-static int slot_take(const struct devtab_entry *dt, unsigned *slot)
-{
-	unsigned t = type_index(dt);
-
-	for (unsigned n = 0; n < SLOTS_PER_TYPE; n++) {
-		if (!slot_used[t][n]) {
-			slot_used[t][n] = true;
-			*slot = n;
-			return 0;
-		}
-	}
-	return -ENOSPC;
+	for (unsigned i = 0; i < s->nr_slots; i++)
+		slot_put(s->slots[i].dt, s->slots[i].slot);
+	s->nr_slots = 0;
 }
 
 static void served_free(struct served *s)
@@ -211,8 +202,7 @@ static void served_free(struct served *s)
 	}
 	evloop_watch_del(s->life_w);
 	guest_destroy(s->g);
-	for (unsigned i = 0; i < s->nr_slots; i++)
-		slot_used[s->slots[i].type][s->slots[i].slot] = false;
+	served_put_slots(s);
 	free(s);
 }
 
@@ -270,7 +260,7 @@ static void sim_accept_cb(int lfd, void *arg)
 			    dt->name);
 			continue;
 		}
-		s->slots[s->nr_slots].type = type_index(dt);
+		s->slots[s->nr_slots].dt = dt;
 		s->slots[s->nr_slots].slot = c->slot;
 		s->nr_slots++;
 		c->base = hello.dev[i].base;
@@ -286,16 +276,33 @@ static void sim_accept_cb(int lfd, void *arg)
 		}
 		nr++;
 	}
-	if (guest_create(hv, cfgs, nr, &s->g) < 0) {
+	if (guest_create(hv, &s->g) < 0) {
 		s->g = NULL;
-		for (unsigned i = 0; i < s->nr_slots; i++)
-			slot_used[s->slots[i].type][s->slots[i].slot] = false;
-		free(s);
-		return;
+		goto fail;
+	}
+	for (unsigned i = 0; i < nr; i++) {
+		struct xvd_device *dev;
+
+		/* A device whose back-end is missing is logged and left out. */
+		(void)guest_add_device(s->g, &cfgs[i], &dev);
+	}
+	if (guest_nr_devices(s->g) == 0) {
+		log_warnx("dom%u: no device could be set up", hello.domid);
+		hv->ops->connected(hv, -ENODEV);
+		guest_destroy(s->g);
+		goto fail;
+	}
+	if (hv->ops->connected(hv, 0) < 0) {
+		guest_destroy(s->g);
+		goto fail;
 	}
 	s->life_w = evloop_watch_add(sim_dom_fd(hv), sim_life_cb, s);
 	s->next = served_list;
 	served_list = s;
+	return;
+fail:
+	served_put_slots(s);
+	free(s);
 }
 
 static void signal_cb(int sig, void *arg)
@@ -307,6 +314,7 @@ static void signal_cb(int sig, void *arg)
 int main(int argc, char **argv)
 {
 	struct evloop_watch *sig_w[2], *accept_w = NULL;
+	struct hv_xen *xen = NULL;
 	int lfd = -1;
 
 	parse_opts(argc, argv);
@@ -317,9 +325,27 @@ int main(int argc, char **argv)
 	sig_w[0] = evloop_signal_add(SIGTERM, signal_cb, NULL);
 	sig_w[1] = evloop_signal_add(SIGINT, signal_cb, NULL);
 
-	if (opts.sim_path == NULL)
-		fatalx("serving real Xen guests needs xenstore discovery, which"
-		    " this version does not have yet; use --sim PATH");
+	if (opts.sim_path == NULL) {
+		struct xd_opts xo = {
+			.socket_dir = opts.socket_dir,
+			.connect_timeout_ms = opts.connect_timeout_ms,
+			.reply_timeout_ms = opts.reply_timeout_ms,
+			.mem_mode = opts.mem_mode,
+			.shadow_bytes = opts.shadow_bytes,
+			.force_foreign = opts.force_foreign,
+		};
+
+		if (hv_xen_open(&xen) < 0)
+			fatalx("cannot open the Xen interfaces");
+		if (xd_start(xen, &xo) < 0)
+			fatalx("cannot start xenstore discovery");
+		log_info("xen-vhostd %s: serving Xen guests, back-ends in %s",
+		    XVD_VERSION, opts.socket_dir);
+		evloop_run();
+		xd_stop();
+		hv_xen_close(xen);
+		goto out;
+	}
 	lfd = sim_listen(opts.sim_path);
 	if (lfd < 0) {
 		errno = -lfd;
@@ -338,6 +364,7 @@ int main(int argc, char **argv)
 	evloop_watch_del(accept_w);
 	close(lfd);
 	unlink(opts.sim_path);
+out:
 	evloop_watch_del(sig_w[1]);
 	evloop_watch_del(sig_w[0]);
 	evloop_fini();

@@ -885,6 +885,137 @@ static void test_backpressure(void **state)
 	t_close(&t);
 }
 
+/*
+ * Writable segments of requests in flight are kept per queue (4 per entry):
+ * tables of 1 readable + 15 writable entries fit 4 at a time in a queue of
+ * 16; the fifth waits for a completion.
+ */
+static void test_backpressure_segments(void **state)
+{
+	struct be_req r[5];
+	const char *why = NULL;
+	unsigned got = 0;
+	struct t t;
+
+	(void)state;
+	t_open(&t, false, true);
+	for (uint16_t h = 0; h < 5; h++) {
+		g_fill(SLOT(h * 16u), 4, (uint8_t)h);
+		g_idesc(INDIR(h), 0, SLOT(h * 16u), 4, VRING_DESC_F_NEXT, 1);
+		for (uint16_t i = 1; i < 16; i++)
+			g_idesc(INDIR(h), i, SLOT(h * 16u + i), 4,
+			    VRING_DESC_F_WRITE |
+			    (i < 15 ? VRING_DESC_F_NEXT : 0), (uint16_t)(i + 1));
+		g_desc(h, INDIR(h), 256, VRING_DESC_F_INDIRECT, 0);
+		g_push(&t, h);
+	}
+	assert_int_equal(shadow_vq_kick(t.vq, &why), 1);
+	assert_int_equal(shadow_vq_inflight(t.vq), 4);
+	while (be_pop(&t, &r[got]))
+		got++;
+	assert_int_equal(got, 4);
+	/* Complete the second: its segments go to the fifth. */
+	for (unsigned i = 0; i < 60; i++)
+		r[1].in[i] = (uint8_t)(0x80 + i);
+	be_used(&t, r[1].id, 60);
+	for (unsigned i = 0; i < 15; i++)
+		memcpy(gx(SLOT(16u + 1 + i)), r[1].in + 4 * i, 4);
+	assert_int_equal(shadow_vq_complete(t.vq, &why),
+	    SHADOW_IRQ | SHADOW_KICK);
+	assert_true(be_pop(&t, &r[4]));
+	assert_memory_equal(r[4].out, g(SLOT(64)), 4);
+	assert_int_equal(r[4].in_len, 60);
+	/* The rest complete with nothing written. */
+	be_used(&t, r[0].id, 0);
+	be_used(&t, r[2].id, 0);
+	be_used(&t, r[3].id, 0);
+	be_used(&t, r[4].id, 0);
+	assert_int_equal(shadow_vq_complete(t.vq, &why), SHADOW_IRQ);
+	assert_int_equal(g_used_idx(), 5);
+	assert_int_equal(maps_out, 3);
+	t_close(&t);
+}
+
+/*
+ * The bounce allocator reuses holes: 15 requests of 64 blocks fill 256 KiB
+ * (the ring has 2 blocks); the sixteenth fits only once one completes.
+ */
+static void test_alloc_holes(void **state)
+{
+	struct be_req r[T_NUM];
+	const char *why = NULL;
+	unsigned got = 0;
+	struct t t;
+
+	(void)state;
+	t_open(&t, false, false);
+	for (uint16_t h = 0; h < T_NUM; h++) {
+		g_desc(h, SLOT(0), 16384, VRING_DESC_F_WRITE, 0);
+		g_push(&t, h);
+	}
+	assert_int_equal(shadow_vq_kick(t.vq, &why), 1);
+	assert_int_equal(shadow_vq_inflight(t.vq), 15);
+	assert_int_equal(shadow_mem_in_use(t.m), 15 * 16384);
+	while (be_pop(&t, &r[got]))
+		got++;
+	assert_int_equal(got, 15);
+	be_used(&t, r[7].id, 0);
+	assert_int_equal(shadow_vq_complete(t.vq, &why),
+	    SHADOW_IRQ | SHADOW_KICK);
+	assert_true(be_pop(&t, &r[15]));
+	/* It took the hole the eighth left. */
+	assert_ptr_equal(r[15].in, r[7].in);
+	for (unsigned i = 0; i < T_NUM; i++)
+		if (i != 7)
+			be_used(&t, r[i].id, 0);
+	assert_int_equal(shadow_vq_complete(t.vq, &why), SHADOW_IRQ);
+	assert_int_equal(g_used_idx(), T_NUM);
+	assert_int_equal(shadow_mem_in_use(t.m), 0);
+	t_close(&t);
+}
+
+/* Shadow descriptors run out: a queue of 4 holds two out+in requests. */
+static void test_backpressure_descs(void **state)
+{
+	struct be_req r[3];
+	const char *why = NULL;
+	struct t t;
+
+	(void)state;
+	t_open_mem(&t, T_SHADOW_LEN, 4, false, false);
+	/* Heads 0 and 2 use 0->1 and 2->3; the third reuses 0 after. */
+	for (uint16_t h = 0; h < 4; h += 2) {
+		g_fill(SLOT(h), 8, (uint8_t)h);
+		g_desc(h, SLOT(h), 8, VRING_DESC_F_NEXT, (uint16_t)(h + 1));
+		g_desc(h + 1u, SLOT(h + 1u), 8, VRING_DESC_F_WRITE, 0);
+		g_push(&t, h);
+	}
+	assert_int_equal(shadow_vq_kick(t.vq, &why), 1);
+	assert_true(be_pop(&t, &r[0]));
+	assert_true(be_pop(&t, &r[1]));
+	be_used(&t, r[0].id, 0);
+	assert_int_equal(shadow_vq_complete(t.vq, &why), SHADOW_IRQ);
+	/* Guest reuses head 0 while 2 is in flight, plus a one-desc one. */
+	g_push(&t, 0);
+	g_desc(1, SLOT(1), 8, VRING_DESC_F_WRITE, 0);
+	g_push(&t, 1);
+	/* Head 0 needs 2 shadow descriptors: 2 free. Head 1 needs 1: none. */
+	assert_int_equal(shadow_vq_kick(t.vq, &why), 1);
+	assert_int_equal(shadow_vq_inflight(t.vq), 2);
+	assert_int_equal(shadow_vq_last_avail(t.vq), 3);
+	assert_true(be_pop(&t, &r[2]));
+	be_used(&t, r[1].id, 0);
+	assert_int_equal(shadow_vq_complete(t.vq, &why),
+	    SHADOW_IRQ | SHADOW_KICK);
+	assert_int_equal(shadow_vq_last_avail(t.vq), 4);
+	assert_true(be_pop(&t, &r[0]));
+	be_used(&t, r[2].id, 0);
+	be_used(&t, r[0].id, 0);
+	assert_int_equal(shadow_vq_complete(t.vq, &why), SHADOW_IRQ);
+	assert_int_equal(g_used_idx(), 4);
+	t_close(&t);
+}
+
 /* A request that can never fit is an error, not an endless wait. */
 static void test_too_big_for_shadow(void **state)
 {
@@ -1375,6 +1506,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_no_interrupt_flag, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_backpressure, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_backpressure_segments,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_alloc_holes, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_backpressure_descs, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_too_big_for_shadow, setup,
 		    teardown),

@@ -4,8 +4,12 @@
 # byte. Two guests in a row (the daemon must serve the second after the first
 # disconnects), the second with indirect descriptors, event idx and depth 8.
 set -euo pipefail
+# Extra arguments go to xen-vhostd (e.g. --memory shadow).
 XVD=$1
 SIMGUEST=$2
+shift 2
+mode=zero-copy
+[ "${1:-}" = "--memory" ] && [ "${2:-}" = shadow ] && mode=shadow
 . "$(dirname "$0")/lib.sh"
 
 img=$xvd_tmp/disk.img
@@ -13,7 +17,7 @@ sectors=8192
 "$SIMGUEST" pattern --seed 9 --offset 0 --len $((sectors * 512)) >"$img"
 
 start_qsd_blk "$img" "$xvd_tmp/blk.sock0" "$xvd_tmp/qsd.log"
-start_xvd "$xvd_tmp/xvd.log" --socket-path "$xvd_tmp" --sim "$xvd_tmp/sim.sock" -vv
+start_xvd "$xvd_tmp/xvd.log" --socket-path "$xvd_tmp" --sim "$xvd_tmp/sim.sock" -vv "$@"
 wait_socket "$xvd_tmp/sim.sock"
 
 echo "guest 1: 2 vCPUs, depth 1"
@@ -37,7 +41,13 @@ echo "guest 2: 4 vCPUs, indirect, event idx, depth 8"
 same_bytes "$img" $((4096 * 512)) $((256 * 512)) 11
 same_bytes "$img" $((2048 * 512)) $((64 * 512)) 7
 
-grep -q 'dom5 blk0: driver ready' "$xvd_tmp/xvd.log" || fail "no relay log for dom5"
+if [ $mode = shadow ]; then
+	grep -q 'dom5 blk0: driver ready.*shadow virtqueues' "$xvd_tmp/xvd.log" ||
+		fail "dom5 did not use shadow virtqueues"
+else
+	grep -q 'dom5 blk0: driver ready.*zero copy' "$xvd_tmp/xvd.log" ||
+		fail "dom5 did not use zero copy"
+fi
 grep -q 'dom6 blk0: driver ready' "$xvd_tmp/xvd.log" || fail "no relay log for dom6"
 stop_xvd
-echo "blk-sim: ok"
+echo "blk-sim ($mode): ok"

@@ -1,0 +1,437 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * xenstore discovery: the virtio devices libxl writes under this domain's
+ * backend directories become served devices, with the xenbus handshake
+ * (Initialising -> InitWait once served -> Connected at DRIVER_OK; Closing
+ * -> Closed on removal). No sleeps: everything runs off xenstore watches.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <xenstore.h>
+
+#include "device.h"
+#include "devtab.h"
+#include "evloop.h"
+#include "guest.h"
+#include "hv/hv.h"
+#include "log.h"
+#include "slots.h"
+#include "util.h"
+#include "xsdisc.h"
+#include "xs_parse.h"
+
+#define XD_PATH_MAX 256
+#define XD_DOMID_MAX 0x7fefu	/* DOMID_FIRST_RESERVED - 1 */
+#define XD_DEVID_MAX 0xffffffu
+/* Malformed devices remembered so that each is logged once. */
+#define XD_BAD_MAX 64u
+
+static const struct {
+	enum xs_layout layout;
+	const char *dir;
+} xd_kinds[] = {
+	{ XS_LAYOUT_DISK, "virtio_disk" },
+	{ XS_LAYOUT_VIRTIO, "virtio" },
+};
+
+struct xd_guest;
+
+struct xd_dev {
+	struct xd_guest *xg;
+	unsigned kind;
+	uint32_t devid;
+	char path[XD_PATH_MAX];
+	const struct devtab_entry *dt;
+	unsigned slot;
+	struct xvd_device *dev;
+	bool seen;		/* found in the current scan */
+	struct xd_dev *next;
+};
+
+struct xd_guest {
+	uint32_t domid;
+	struct xvd_guest *g;
+	struct xd_dev *devs;
+	struct xd_guest *next;
+};
+
+static struct {
+	struct xs_handle *xs;
+	struct hv_xen *x;
+	struct evloop_watch *w;
+	struct xd_opts opts;
+	uint32_t self;
+	struct xd_guest *guests;
+	char bad[XD_BAD_MAX][XD_PATH_MAX];
+	unsigned nr_bad;
+} xd;
+
+static char *xd_read(const char *path, const char *key)
+{
+	char full[XD_PATH_MAX + 32];
+	unsigned len;
+
+	snprintf(full, sizeof(full), "%s/%s", path, key);
+	return xs_read(xd.xs, XBT_NULL, full, &len);
+}
+
+static void xd_write_state(const char *path, enum xs_state st)
+{
+	char full[XD_PATH_MAX + 32], v[4];
+
+	snprintf(full, sizeof(full), "%s/state", path);
+	snprintf(v, sizeof(v), "%d", (int)st);
+	if (!xs_write(xd.xs, XBT_NULL, full, v, (unsigned)strlen(v)))
+		log_warn("xenstore: write %s=%s", full, v);
+}
+
+static bool xd_is_bad(const char *path)
+{
+	for (unsigned i = 0; i < xd.nr_bad; i++)
+		if (strcmp(xd.bad[i], path) == 0)
+			return true;
+	return false;
+}
+
+static void xd_mark_bad(const char *path)
+{
+	if (xd.nr_bad < XD_BAD_MAX)
+		snprintf(xd.bad[xd.nr_bad++], XD_PATH_MAX, "%s", path);
+}
+
+static void xd_forget_bad(uint32_t domid)
+{
+	char needle[32];
+
+	/* Paths end in /<domid>/<devid>: drop a destroyed guest's entries. */
+	snprintf(needle, sizeof(needle), "/%u/", domid);
+	for (unsigned i = 0; i < xd.nr_bad;) {
+		if (strstr(xd.bad[i], needle) != NULL)
+			memcpy(xd.bad[i], xd.bad[--xd.nr_bad], XD_PATH_MAX);
+		else
+			i++;
+	}
+}
+
+static struct xd_guest *xd_guest_find(uint32_t domid)
+{
+	for (struct xd_guest *xg = xd.guests; xg != NULL; xg = xg->next)
+		if (xg->domid == domid)
+			return xg;
+	return NULL;
+}
+
+static struct xd_dev *xd_dev_find(struct xd_guest *xg, unsigned kind,
+    uint32_t devid)
+{
+	for (struct xd_dev *d = xg ? xg->devs : NULL; d != NULL; d = d->next)
+		if (d->kind == kind && d->devid == devid)
+			return d;
+	return NULL;
+}
+
+static void xd_driver_ok(void *arg)
+{
+	struct xd_dev *d = arg;
+
+	xd_write_state(d->path, XS_STATE_CONNECTED);
+}
+
+static void xd_dev_remove(struct xd_dev *d, bool write_closed)
+{
+	struct xd_guest *xg = d->xg;
+
+	for (struct xd_dev **pp = &xg->devs; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == d) {
+			*pp = d->next;
+			break;
+		}
+	}
+	guest_remove_device(xg->g, d->dev);
+	slot_put(d->dt, d->slot);
+	/* Closed only once the mappings are gone: libxl destroys next. */
+	if (write_closed)
+		xd_write_state(d->path, XS_STATE_CLOSED);
+	free(d);
+}
+
+static void xd_guest_destroy(struct xd_guest *xg, bool domain_gone)
+{
+	for (struct xd_guest **pp = &xd.guests; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == xg) {
+			*pp = xg->next;
+			break;
+		}
+	}
+	if (domain_gone)
+		guest_hv(xg->g)->dead = true;
+	while (xg->devs != NULL)
+		xd_dev_remove(xg->devs, !domain_gone);
+	guest_destroy(xg->g);
+	xd_forget_bad(xg->domid);
+	free(xg);
+}
+
+static struct xd_guest *xd_guest_get(uint32_t domid)
+{
+	struct xd_guest *xg = xd_guest_find(domid);
+	struct hv_dom *hv;
+
+	if (xg != NULL)
+		return xg;
+	xg = calloc(1, sizeof(*xg));
+	if (xg == NULL)
+		return NULL;
+	xg->domid = domid;
+	if (hv_xen_dom_open(xd.x, domid, &hv) < 0 || guest_create(hv, &xg->g) < 0) {
+		free(xg);
+		return NULL;
+	}
+	xg->next = xd.guests;
+	xd.guests = xg;
+	return xg;
+}
+
+/* A device node seen for the first time. */
+static void xd_dev_add(unsigned kind, uint32_t domid, uint32_t devid,
+    const char *path)
+{
+	char *keys[8] = { NULL };
+	struct xs_dev_raw raw;
+	struct xvd_device_cfg cfg;
+	struct xd_guest *xg;
+	struct xd_dev *d;
+	struct xs_dev xdev;
+	const char *why = NULL;
+	int rc;
+
+	raw.type = keys[0] = xd_read(path, "type");
+	raw.specification = keys[1] = xd_read(path, "specification");
+	raw.transport = keys[2] = xd_read(path, "transport");
+	raw.base = keys[3] = xd_read(path, "base");
+	raw.irq = keys[4] = xd_read(path, "irq");
+	raw.grant_usage = keys[5] = xd_read(path, "grant_usage");
+	raw.frontend_id = keys[6] = xd_read(path, "frontend-id");
+	raw.state = keys[7] = xd_read(path, "state");
+	rc = xs_dev_parse(xd_kinds[kind].layout, domid, &raw, &xdev, &why);
+	for (unsigned i = 0; i < 8; i++)
+		free(keys[i]);
+	if (rc == -ENODEV) {
+		log_debug("%s: not served: %s", path, why);
+		xd_mark_bad(path);
+		return;
+	}
+	if (rc < 0) {
+		log_warnx("dom%u: %s device %u: %s: device ignored", domid,
+		    xd_kinds[kind].dir, devid, why);
+		xd_mark_bad(path);
+		return;
+	}
+	/* Only a node libxl is still setting up; others are stale or ours. */
+	if (xdev.state != XS_STATE_INITIALISING)
+		return;
+	if (xdev.grant_usage && !xd.opts.force_foreign) {
+		log_warnx("dom%u %s%u: grant_usage=1 needs grant mapping, which"
+		    " this version lacks (use grant_usage=0 or"
+		    " --foreign-mapping): device ignored", domid,
+		    xdev.dt->name, devid);
+		xd_mark_bad(path);
+		return;
+	}
+	d = calloc(1, sizeof(*d));
+	if (d == NULL)
+		return;
+	d->kind = kind;
+	d->devid = devid;
+	d->dt = xdev.dt;
+	snprintf(d->path, sizeof(d->path), "%s", path);
+	if (slot_take(d->dt, &d->slot) < 0) {
+		log_warnx("dom%u: no free %s socket number", domid, d->dt->name);
+		free(d);
+		return;
+	}
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.dt = d->dt;
+	cfg.slot = d->slot;
+	cfg.base = xdev.base;
+	cfg.irq = xdev.irq;
+	cfg.connect_timeout_ms = xd.opts.connect_timeout_ms;
+	cfg.reply_timeout_ms = xd.opts.reply_timeout_ms;
+	cfg.mem_mode = xd.opts.mem_mode;
+	cfg.shadow_bytes = xd.opts.shadow_bytes;
+	cfg.on_driver_ok = xd_driver_ok;
+	cfg.cb_arg = d;
+	snprintf(cfg.socket, sizeof(cfg.socket), "%s/%s.sock%u",
+	    xd.opts.socket_dir, d->dt->name, d->slot);
+
+	xg = xd_guest_get(domid);
+	if (xg == NULL || guest_add_device(xg->g, &cfg, &d->dev) < 0) {
+		log_warnx("dom%u: %s device %u at %#llx not served", domid,
+		    d->dt->name, devid, (unsigned long long)xdev.base);
+		slot_put(d->dt, d->slot);
+		free(d);
+		xd_mark_bad(path);
+		if (xg != NULL && xg->devs == NULL)
+			xd_guest_destroy(xg, false);
+		return;
+	}
+	d->xg = xg;
+	d->seen = true;
+	d->next = xg->devs;
+	xg->devs = d;
+	/* libxl waits for exactly InitWait before it starts the guest. */
+	xd_write_state(path, XS_STATE_INITWAIT);
+}
+
+/* A known device: removal is libxl writing Closing (or online=0). */
+static void xd_dev_check(struct xd_dev *d)
+{
+	char *state = xd_read(d->path, "state");
+	char *online = xd_read(d->path, "online");
+	enum xs_state st = XS_STATE_UNKNOWN;
+	bool closing;
+
+	d->seen = true;
+	if (state != NULL)
+		(void)xs_parse_state(state, &st);
+	closing = st == XS_STATE_CLOSING ||
+	    (online != NULL && strcmp(online, "0") == 0 &&
+	    st != XS_STATE_CLOSED);
+	free(state);
+	free(online);
+	if (closing) {
+		log_info("dom%u %s%u: removed by the toolstack", d->xg->domid,
+		    d->dt->name, d->slot);
+		xd_dev_remove(d, true);
+	}
+}
+
+static void xd_scan_kind(unsigned kind)
+{
+	/* Sized so that dir/<domid>/<devid> always fits in XD_PATH_MAX. */
+	char dir[XD_PATH_MAX - 32], path[XD_PATH_MAX - 16];
+	unsigned nd = 0, nv;
+	char **doms, **devs;
+
+	snprintf(dir, sizeof(dir), "/local/domain/%u/backend/%s", xd.self,
+	    xd_kinds[kind].dir);
+	doms = xs_directory(xd.xs, XBT_NULL, dir, &nd);
+	for (unsigned i = 0; doms != NULL && i < nd; i++) {
+		uint32_t domid;
+
+		if (xs_parse_id(doms[i], XD_DOMID_MAX, &domid) < 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%u", dir, domid);
+		nv = 0;
+		devs = xs_directory(xd.xs, XBT_NULL, path, &nv);
+		for (unsigned j = 0; devs != NULL && j < nv; j++) {
+			char dpath[XD_PATH_MAX];
+			struct xd_dev *d;
+			uint32_t devid;
+
+			if (xs_parse_id(devs[j], XD_DEVID_MAX, &devid) < 0)
+				continue;
+			snprintf(dpath, sizeof(dpath), "%s/%u", path, devid);
+			d = xd_dev_find(xd_guest_find(domid), kind, devid);
+			if (d != NULL)
+				xd_dev_check(d);
+			else if (!xd_is_bad(dpath))
+				xd_dev_add(kind, domid, devid, dpath);
+		}
+		free(devs);
+	}
+	free(doms);
+}
+
+static void xd_scan(void)
+{
+	struct xd_guest *xg, *next;
+
+	for (xg = xd.guests; xg != NULL; xg = xg->next)
+		for (struct xd_dev *d = xg->devs; d != NULL; d = d->next)
+			d->seen = false;
+	for (unsigned k = 0; k < ARRAY_SIZE(xd_kinds); k++)
+		xd_scan_kind(k);
+	for (xg = xd.guests; xg != NULL; xg = next) {
+		struct xd_dev *d, *dnext;
+
+		next = xg->next;
+		/* A node that vanished without Closing: the toolstack forced it. */
+		for (d = xg->devs; d != NULL; d = dnext) {
+			dnext = d->next;
+			if (!d->seen)
+				xd_dev_remove(d, false);
+		}
+		if (xg->devs == NULL || !xs_is_domain_introduced(xd.xs, xg->domid))
+			xd_guest_destroy(xg, xg->devs != NULL);
+	}
+}
+
+static void xd_watch_cb(int fd, void *arg)
+{
+	bool any = false;
+	char **ev;
+
+	while ((ev = xs_check_watch(xd.xs)) != NULL) {
+		any = true;
+		free(ev);
+	}
+	if (any)
+		xd_scan();
+}
+
+int xd_start(struct hv_xen *x, const struct xd_opts *opts)
+{
+	char path[XD_PATH_MAX];
+	char *self;
+	unsigned len;
+
+	xd.x = x;
+	xd.opts = *opts;
+	xd.xs = xs_open(0);
+	if (xd.xs == NULL) {
+		log_warn("cannot open xenstore");
+		return -ENODEV;
+	}
+	self = xs_read(xd.xs, XBT_NULL, "domid", &len);
+	if (self == NULL || xs_parse_id(self, XD_DOMID_MAX, &xd.self) < 0)
+		xd.self = 0;
+	free(self);
+	for (unsigned k = 0; k < ARRAY_SIZE(xd_kinds); k++) {
+		snprintf(path, sizeof(path), "/local/domain/%u/backend/%s",
+		    xd.self, xd_kinds[k].dir);
+		if (!xs_watch(xd.xs, path, "backend")) {
+			log_warn("xenstore: watch %s", path);
+			goto fail;
+		}
+	}
+	if (!xs_watch(xd.xs, "@releaseDomain", "release")) {
+		log_warn("xenstore: watch @releaseDomain");
+		goto fail;
+	}
+	xd.w = evloop_watch_add(xs_fileno(xd.xs), xd_watch_cb, NULL);
+	if (xd.w == NULL)
+		goto fail;
+	log_info("watching /local/domain/%u/backend/{virtio_disk,virtio}",
+	    xd.self);
+	/* Watches fire once when set: the first scan comes from the loop. */
+	return 0;
+fail:
+	xs_close(xd.xs);
+	xd.xs = NULL;
+	return -EIO;
+}
+
+void xd_stop(void)
+{
+	while (xd.guests != NULL)
+		xd_guest_destroy(xd.guests, false);
+	evloop_watch_del(xd.w);
+	xd.w = NULL;
+	if (xd.xs != NULL)
+		xs_close(xd.xs);
+	xd.xs = NULL;
+}

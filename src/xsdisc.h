@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * xsdisc: xenstore discovery of the guests' virtio devices and the xenbus
+ * state handshake with libxl.
+ */
+#ifndef XVD_XSDISC_H
+#define XVD_XSDISC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "device.h"
+
+struct hv_xen;
+
+struct xd_opts {
+	const char *socket_dir;
+	int connect_timeout_ms;
+	int reply_timeout_ms;
+	enum xvd_mem_mode mem_mode;
+	size_t shadow_bytes;
+	bool force_foreign;	/* --foreign-mapping: ignore grant_usage */
+};
+
+/* Open xenstore and watch this domain's backend directories. */
+int xd_start(struct hv_xen *x, const struct xd_opts *opts);
+/* Release every guest (state Closed for each device) and close xenstore. */
+void xd_stop(void);
+
+#endif
