@@ -66,6 +66,7 @@ struct xvd_device {
 	uint64_t protocol_features;
 	bool running;
 	bool shadow;		/* this start copies through shadow queues */
+	bool xen_mmap;		/* this start hands XEN_MMAP regions */
 	struct shadow_mem *smem;
 	struct dev_queue q[VMMIO_MAX_QUEUES];
 	struct log_rl rl;
@@ -94,6 +95,8 @@ int xvd_mem_mode_parse(const char *s, enum xvd_mem_mode *out)
 {
 	if (strcmp(s, "auto") == 0)
 		*out = XVD_MEM_AUTO;
+	else if (strcmp(s, "xen-mmap") == 0)
+		*out = XVD_MEM_XEN_MMAP;
 	else if (strcmp(s, "shadow") == 0)
 		*out = XVD_MEM_SHADOW;
 	else
@@ -103,7 +106,8 @@ int xvd_mem_mode_parse(const char *s, enum xvd_mem_mode *out)
 
 const char *xvd_mem_mode_name(enum xvd_mem_mode m)
 {
-	return m == XVD_MEM_SHADOW ? "shadow" : "auto";
+	return m == XVD_MEM_SHADOW ? "shadow" :
+	    m == XVD_MEM_XEN_MMAP ? "xen-mmap" : "auto";
 }
 
 /* Guest memory seen through the hypervisor layer's mapping of guest RAM. */
@@ -268,6 +272,17 @@ static int queue_start(struct xvd_device *dev, uint32_t i)
 		a.desc = sa.desc_hva;
 		a.avail = sa.avail_hva;
 		a.used = sa.used_hva;
+	} else if (dev->xen_mmap) {
+		/* Checked against guest RAM, passed as guest addresses. */
+		if (hv_gpa_to_hva(dev->hv, mq->desc, 16 * num) == NULL ||
+		    hv_gpa_to_hva(dev->hv, mq->driver, 6 + 2 * num) == NULL ||
+		    hv_gpa_to_hva(dev->hv, mq->device, 6 + 8 * num) == NULL) {
+			device_fail(dev, "ring outside guest RAM", i);
+			return -EFAULT;
+		}
+		a.desc = mq->desc;
+		a.avail = mq->driver;
+		a.used = mq->device;
 	} else {
 		desc = hv_gpa_to_hva(dev->hv, mq->desc, 16 * num);
 		avail = hv_gpa_to_hva(dev->hv, mq->driver, 6 + 2 * num);
@@ -332,6 +347,36 @@ static int device_set_shadow_mem_table(struct xvd_device *dev)
 	    "SET_MEM_TABLE");
 }
 
+/*
+ * XEN_MMAP: the back-end maps each bank itself through privcmd (foreign).
+ * user_addr is the guest address, so ring addresses are guest addresses.
+ */
+static int device_set_xen_mem_table(struct xvd_device *dev)
+{
+	struct vhu_mem_region r[HV_MAX_MEM];
+	int fds[HV_MAX_MEM];
+	struct hv_dom *hv = dev->hv;
+	int fd = hv->ops->xen_mmap_fd(hv);
+
+	if (fd < 0) {
+		log_warnx("%s: cannot open privcmd for the back-end: %s",
+		    dev->name, strerror(-fd));
+		return fd;
+	}
+	for (unsigned i = 0; i < hv->nr_mem; i++) {
+		r[i] = (struct vhu_mem_region) {
+			.guest_addr = hv->mem[i].gpa,
+			.size = hv->mem[i].size,
+			.user_addr = hv->mem[i].gpa,
+			.xen_mmap_flags = VHU_XEN_MMAP_FOREIGN,
+			.domid = hv->domid,
+		};
+		fds[i] = fd;
+	}
+	return vhu_check(dev, vhu_set_mem_table(dev->vhu, r, fds, hv->nr_mem),
+	    "SET_MEM_TABLE");
+}
+
 static int device_set_mem_table(struct xvd_device *dev)
 {
 	struct vhu_mem_region r[HV_MAX_MEM];
@@ -340,6 +385,8 @@ static int device_set_mem_table(struct xvd_device *dev)
 
 	if (dev->shadow)
 		return device_set_shadow_mem_table(dev);
+	if (dev->xen_mmap)
+		return device_set_xen_mem_table(dev);
 	for (unsigned i = 0; i < hv->nr_mem; i++) {
 		const struct hv_mem_region *m = &hv->mem[i];
 
@@ -369,10 +416,26 @@ static void device_start(struct xvd_device *dev)
 		f |= BIT64(VHU_F_PROTOCOL_FEATURES);
 	if (vhu_check(dev, vhu_set_features(dev->vhu, f), "SET_FEATURES") < 0)
 		return;
-	dev->shadow = dev->cfg.mem_mode == XVD_MEM_SHADOW ||
-	    !guest_ram_shareable(dev->hv);
+	dev->xen_mmap = false;
+	dev->shadow = false;
+	if (dev->cfg.mem_mode == XVD_MEM_SHADOW) {
+		dev->shadow = true;
+	} else if (dev->cfg.mem_mode == XVD_MEM_AUTO &&
+	    guest_ram_shareable(dev->hv)) {
+		/* zero copy: guest RAM is a file the back-end maps */
+	} else if ((dev->protocol_features &
+	    BIT64(VHU_PROTOCOL_F_XEN_MMAP)) != 0) {
+		dev->xen_mmap = true;
+	} else if (dev->cfg.mem_mode == XVD_MEM_XEN_MMAP) {
+		device_fail(dev, "--memory xen-mmap: back-end lacks XEN_MMAP", 0);
+		return;
+	} else {
+		dev->shadow = true;
+	}
 	if (dev->shadow)
 		dev->st.shadow_starts++;
+	if (dev->xen_mmap)
+		dev->st.xen_mmap_starts++;
 	rc = device_set_mem_table(dev);
 	if (rc < 0) {
 		device_fail(dev, "cannot share guest memory", 0);
@@ -384,7 +447,8 @@ static void device_start(struct xvd_device *dev)
 	dev->running = true;
 	log_info("%s: driver ready, features %#llx, %s", dev->name,
 	    (unsigned long long)vmmio_driver_features(&dev->mmio),
-	    dev->shadow ? "shadow virtqueues" : "zero copy");
+	    dev->shadow ? "shadow virtqueues" :
+	    dev->xen_mmap ? "XEN_MMAP regions" : "zero copy");
 	if (dev->cfg.on_driver_ok != NULL)
 		dev->cfg.on_driver_ok(dev->cfg.cb_arg);
 }
@@ -528,7 +592,13 @@ static int backend_connect(struct xvd_device *dev, int timeout_ms)
 	if (rc == 0 && has_protocol(dev)) {
 		rc = vhu_get_protocol_features(dev->vhu, &pf);
 		if (rc == 0) {
-			pf &= DEV_PROTOCOL_WANTED;
+			uint64_t want = DEV_PROTOCOL_WANTED;
+
+			/* Only where guest RAM is not an fd, and not forced off. */
+			if (dev->hv->ops->xen_mmap_fd != NULL &&
+			    dev->cfg.mem_mode != XVD_MEM_SHADOW)
+				want |= BIT64(VHU_PROTOCOL_F_XEN_MMAP);
+			pf &= want;
 			rc = vhu_set_protocol_features(dev->vhu, pf);
 		}
 	}

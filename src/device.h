@@ -17,7 +17,8 @@ struct xvd_device;
 
 /* How the back-end reaches guest memory (--memory). */
 enum xvd_mem_mode {
-	XVD_MEM_AUTO,		/* share guest RAM if it is an fd, else shadow */
+	XVD_MEM_AUTO,		/* RAM as an fd, else XEN_MMAP, else shadow */
+	XVD_MEM_XEN_MMAP,	/* the back-end maps guest RAM (XEN_MMAP) */
 	XVD_MEM_SHADOW,		/* always copy through shadow virtqueues */
 };
 int xvd_mem_mode_parse(const char *s, enum xvd_mem_mode *out);
@@ -41,6 +42,7 @@ struct xvd_device_cfg {
 struct xvd_device_stats {
 	uint64_t mmio_reads, mmio_writes, kicks, calls, irqs, errors;
 	uint64_t shadow_starts;	/* device starts through shadow queues */
+	uint64_t xen_mmap_starts; /* device starts with XEN_MMAP regions */
 };
 
 /*

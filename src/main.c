@@ -75,8 +75,10 @@ static void usage(FILE *f)
 "                             instead of Xen guests found in xenstore\n"
 "      --connect-timeout MS   how long to retry a back-end connect (10000)\n"
 "      --reply-timeout MS     how long to wait for a back-end reply (5000)\n"
-"      --memory MODE          how back-ends reach guest memory: auto (share\n"
-"                             guest RAM when it is an fd, else shadow) or\n"
+"      --memory MODE          how back-ends reach guest memory: auto (guest\n"
+"                             RAM as an fd if it is one, else XEN_MMAP if\n"
+"                             the back-end offers it, else shadow),\n"
+"                             xen-mmap (the back-end maps guest RAM) or\n"
 "                             shadow (copy through shadow virtqueues)\n"
 "      --shadow-mem MIB       shadow memory per device, MiB (8)\n"
 "  -f, --foreign-mapping      map guest RAM with foreign mappings even for\n"
@@ -144,7 +146,8 @@ static void parse_opts(int argc, char **argv)
 			break;
 		case OPT_MEMORY:
 			if (xvd_mem_mode_parse(optarg, &opts.mem_mode) < 0)
-				fatalx("--memory: '%s' is not auto or shadow",
+				fatalx("--memory: '%s' is not auto, xen-mmap or"
+				    " shadow",
 				    optarg);
 			break;
 		case OPT_SHADOW: {

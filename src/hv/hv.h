@@ -48,6 +48,11 @@ struct hv_ops {
 	int (*pending)(struct hv_dom *d, unsigned i, unsigned *vcpu);
 	int (*notify)(struct hv_dom *d, unsigned vcpu);
 	int (*set_irq)(struct hv_dom *d, unsigned irq, unsigned level);
+	/*
+	 * An fd a XEN_MMAP back-end maps guest RAM through itself
+	 * (/dev/xen/privcmd); NULL where guest RAM is an fd already (sim).
+	 */
+	int (*xen_mmap_fd)(struct hv_dom *d);
 	/* Map guest RAM (once per domain): fills d->mem. */
 	int (*map_memory)(struct hv_dom *d);
 	/* The toolstack may now start the guest (sim: SIM_CONNECTED). */

@@ -9,6 +9,7 @@
 #include <xenctrl.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -34,6 +35,7 @@
 #define XEN_MAX_VCPUS		128u
 
 struct hv_xen {
+	int privcmd_fd;		/* for XEN_MMAP back-ends, opened on demand */
 	xendevicemodel_handle *dm;
 	xenforeignmemory_handle *fmem;
 	xc_interface *xc;
@@ -50,6 +52,7 @@ struct xen_dom {
 	unsigned nr_bound;
 	uint64_t ranges[8][2];
 	unsigned nr_ranges;
+	size_t map_pages[HV_MAX_MEM];	/* whole mapping, for unmap */
 };
 
 static struct xen_dom *to_xen(const struct hv_dom *d)
@@ -63,6 +66,7 @@ int hv_xen_open(struct hv_xen **out)
 
 	if (x == NULL)
 		return -ENOMEM;
+	x->privcmd_fd = -1;
 	x->dm = xendevicemodel_open(NULL, 0);
 	if (x->dm == NULL)
 		goto fail;
@@ -90,6 +94,7 @@ void hv_xen_close(struct hv_xen *x)
 		xenforeignmemory_close(x->fmem);
 	if (x->dm != NULL)
 		xendevicemodel_close(x->dm);
+	fd_close(&x->privcmd_fd);
 	free(x);
 }
 
@@ -264,11 +269,13 @@ static int xen_set_irq(struct hv_dom *d, unsigned irq, unsigned level)
 static int xen_map_bank(struct xen_dom *xd, uint64_t base, uint64_t size)
 {
 	struct hv_dom *d = &xd->d;
-	size_t pages = size >> XEN_PAGE_SHIFT;
+	size_t pages = size >> XEN_PAGE_SHIFT, ok = 0;
 	xen_pfn_t *pfns;
 	int *err;
 	void *p;
 
+	if (d->nr_mem >= HV_MAX_MEM)
+		return -ENOSPC;
 	pfns = calloc(pages, sizeof(*pfns));
 	err = calloc(pages, sizeof(*err));
 	if (pfns == NULL || err == NULL) {
@@ -278,18 +285,33 @@ static int xen_map_bank(struct xen_dom *xd, uint64_t base, uint64_t size)
 	}
 	for (size_t i = 0; i < pages; i++)
 		pfns[i] = (base >> XEN_PAGE_SHIFT) + i;
-	/* Pages Xen refuses stay unmapped (err[i] set): never touched. */
 	p = xenforeignmemory_map(xd->x->fmem, d->domid, PROT_READ | PROT_WRITE,
 	    pages, pfns, err);
 	free(pfns);
-	free(err);
 	if (p == NULL) {
+		free(err);
 		log_warn("dom%u: foreign map of RAM %#llx+%#llx", d->domid,
 		    (unsigned long long)base, (unsigned long long)size);
 		return -errno;
 	}
+	/*
+	 * Pages Xen refused (err[i] set) fault when touched: the region the
+	 * relay may use ends at the first of them (RAM is populated from its
+	 * base; max_memkb may count a little more than is populated).
+	 */
+	while (ok < pages && err[ok] == 0)
+		ok++;
+	free(err);
+	if (ok < pages)
+		log_info("dom%u: RAM bank %#llx: %zu of %zu pages mapped",
+		    d->domid, (unsigned long long)base, ok, pages);
+	if (ok == 0) {
+		xenforeignmemory_unmap(xd->x->fmem, p, pages);
+		return -EFAULT;
+	}
+	xd->map_pages[d->nr_mem] = pages;
 	d->mem[d->nr_mem].gpa = base;
-	d->mem[d->nr_mem].size = size;
+	d->mem[d->nr_mem].size = (uint64_t)ok << XEN_PAGE_SHIFT;
 	d->mem[d->nr_mem].hva = p;
 	d->mem[d->nr_mem].fd = -1;
 	d->nr_mem++;
@@ -313,9 +335,19 @@ static int xen_map_memory(struct hv_dom *d)
 	ram = (uint64_t)info.max_memkb << 10;
 	low = ram < XEN_ARM_RAM0_SIZE ? ram : XEN_ARM_RAM0_SIZE;
 	rc = xen_map_bank(xd, XEN_ARM_RAM0_BASE, low);
-	if (rc == 0 && ram > low)
+	/* A bank cut short by unpopulated pages ends the RAM we can reach. */
+	if (rc == 0 && ram > low && d->mem[0].size == low)
 		rc = xen_map_bank(xd, XEN_ARM_RAM1_BASE, ram - low);
 	return rc;
+}
+
+static int xen_mmap_fd(struct hv_dom *d)
+{
+	struct hv_xen *x = to_xen(d)->x;
+
+	if (x->privcmd_fd < 0)
+		x->privcmd_fd = open("/dev/xen/privcmd", O_RDWR | O_CLOEXEC);
+	return x->privcmd_fd >= 0 ? x->privcmd_fd : -errno;
 }
 
 static int xen_connected(struct hv_dom *d, int status)
@@ -336,7 +368,7 @@ static void xen_destroy(struct hv_dom *d)
 		xen_unmap_range(d, xd->ranges[0][0], xd->ranges[0][1]);
 	for (unsigned i = 0; i < d->nr_mem; i++)
 		xenforeignmemory_unmap(xd->x->fmem, d->mem[i].hva,
-		    d->mem[i].size >> XEN_PAGE_SHIFT);
+		    xd->map_pages[i]);
 	if (xd->res != NULL)
 		xenforeignmemory_unmap_resource(xd->x->fmem, xd->res);
 	for (unsigned i = 0; i < xd->nr_bound; i++)
@@ -359,6 +391,7 @@ static const struct hv_ops xen_ops = {
 	.pending = xen_pending,
 	.notify = xen_notify,
 	.set_irq = xen_set_irq,
+	.xen_mmap_fd = xen_mmap_fd,
 	.map_memory = xen_map_memory,
 	.connected = xen_connected,
 	.destroy = xen_destroy,

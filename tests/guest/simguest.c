@@ -4,11 +4,13 @@
  *
  *   simguest pattern --seed S --offset BYTES --len BYTES
  *   simguest blk --connect SOCK --domid N [options]
+ *   simguest fs --connect SOCK --domid N [options]
  *
  * "pattern" writes the deterministic disk pattern to stdout so that a test
  * can pre-fill an image; "blk" drives one virtio-blk device through the
- * daemon and checks the same pattern. One line per phase on stdout, every
- * failure on stderr and exit status 1.
+ * daemon and checks the same pattern; "fs" drives one virtio-fs device
+ * (FUSE) and writes a file holding the pattern. One line per phase on
+ * stdout, every failure on stderr and exit status 1.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -16,12 +18,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <linux/virtio_ids.h>
 #include <linux/virtio_ring.h>
 
 #include "sg_blk.h"
+#include "sg_fs.h"
 #include "sg_log.h"
 #include "sg_sim.h"
 #include "xvd/sim_proto.h"
@@ -54,7 +58,13 @@ static void usage(FILE *f)
 	    " [--queue-size N]\n"
 	    "                [--write-lba L --write-sectors N --write-seed S]\n"
 	    "                [--read-lba L --read-sectors N --read-seed S]\n"
-	    "                [--invalidate] [--expect-sectors N] [-v]\n", f);
+	    "                [--invalidate] [--expect-sectors N] [-v]\n"
+	    "       simguest fs --connect SOCK --domid N [--vcpus N]"
+	    " [--ram-mb N]\n"
+	    "                [--file NAME] [--bytes N] [--seed S] [--chunk N]"
+	    " [--dir NAME]\n"
+	    "                [--indirect] [--event-idx] [--queue-size N]"
+	    " [--expect-tag TAG] [-v]\n", f);
 }
 
 /* Unsigned number, decimal or 0x hex, optional K/M/G (binary) suffix. */
