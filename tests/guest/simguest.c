@@ -13,6 +13,7 @@
  * stdout, every failure on stderr and exit status 1.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -646,6 +647,486 @@ static int cmd_blk(int argc, char **argv)
 	return 0;
 }
 
+/* ------------------------------------------------------------------ */
+/* fs */
+
+/* Why 16 KiB: a 64 KiB file takes several WRITEs; capped by max_write. */
+#define FS_DEFAULT_CHUNK	(16u << 10)
+/* Why 1 MiB: Linux's virtiofs max_pages (256 pages) and virtiofsd's buffer. */
+#define FS_MAX_CHUNK		(1u << 20)
+/* Why 128 KiB: Linux's default max_readahead. */
+#define FS_MAX_READAHEAD	(128u << 10)
+#define FS_MISSING_NAME		"xvd-no-such-file"
+/* What a read buffer holds where the device wrote nothing. */
+#define FS_READ_POISON		0x5au
+
+struct fs_args {
+	const char *sock;
+	uint32_t domid;
+	uint32_t nr_vcpus;
+	uint64_t ram_mb;
+	const char *file;
+	const char *dir;
+	uint64_t bytes;
+	uint32_t seed;
+	uint32_t chunk;
+	bool indirect;
+	bool event_idx;
+	uint32_t queue_size;
+	const char *expect_tag;
+};
+
+struct fs_guest {
+	struct fs_args a;
+	struct sg_sim *sim;
+	struct sg_fs fs;
+	bool fs_open;
+};
+
+enum { OPT_FS_CONNECT = 256, OPT_FS_DOMID, OPT_FS_VCPUS, OPT_FS_RAM_MB,
+	OPT_FS_FILE, OPT_FS_DIR, OPT_FS_BYTES, OPT_FS_SEED, OPT_FS_CHUNK,
+	OPT_FS_INDIRECT, OPT_FS_EVENT_IDX, OPT_FS_QSIZE, OPT_FS_TAG };
+
+static bool fs_name_ok(const char *opt, const char *name)
+{
+	if (name[0] == '\0' || strchr(name, '/') != NULL ||
+	    strcmp(name, ".") == 0 || strcmp(name, "..") == 0 ||
+	    strlen(name) > SG_FS_NAME_MAX) {
+		sg_errx("--%s '%s' is not a plain file name", opt, name);
+		return false;
+	}
+	return true;
+}
+
+static int fs_parse(int argc, char **argv, struct fs_args *a)
+{
+	static const struct option longopts[] = {
+		{ "connect", required_argument, NULL, OPT_FS_CONNECT },
+		{ "domid", required_argument, NULL, OPT_FS_DOMID },
+		{ "vcpus", required_argument, NULL, OPT_FS_VCPUS },
+		{ "ram-mb", required_argument, NULL, OPT_FS_RAM_MB },
+		{ "file", required_argument, NULL, OPT_FS_FILE },
+		{ "dir", required_argument, NULL, OPT_FS_DIR },
+		{ "bytes", required_argument, NULL, OPT_FS_BYTES },
+		{ "seed", required_argument, NULL, OPT_FS_SEED },
+		{ "chunk", required_argument, NULL, OPT_FS_CHUNK },
+		{ "indirect", no_argument, NULL, OPT_FS_INDIRECT },
+		{ "event-idx", no_argument, NULL, OPT_FS_EVENT_IDX },
+		{ "queue-size", required_argument, NULL, OPT_FS_QSIZE },
+		{ "expect-tag", required_argument, NULL, OPT_FS_TAG },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	bool have_domid = false;
+	int c, rc = 0;
+
+	memset(a, 0, sizeof(*a));
+	a->nr_vcpus = 2;
+	a->ram_mb = 64;
+	a->file = "hello.txt";
+	a->dir = "sub";
+	a->bytes = 65536;
+	a->seed = 1;
+	a->chunk = FS_DEFAULT_CHUNK;
+	a->queue_size = 128;
+	while (rc == 0 &&
+	    (c = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
+		switch (c) {
+		case OPT_FS_CONNECT: a->sock = optarg; break;
+		case OPT_FS_DOMID:
+			rc = parse_u32("domid", optarg, &a->domid);
+			have_domid = true;
+			break;
+		case OPT_FS_VCPUS:
+			rc = parse_u32("vcpus", optarg, &a->nr_vcpus);
+			break;
+		case OPT_FS_RAM_MB:
+			rc = parse_u64("ram-mb", optarg, &a->ram_mb);
+			break;
+		case OPT_FS_FILE: a->file = optarg; break;
+		case OPT_FS_DIR: a->dir = optarg; break;
+		case OPT_FS_BYTES:
+			rc = parse_u64("bytes", optarg, &a->bytes);
+			break;
+		case OPT_FS_SEED: rc = parse_u32("seed", optarg, &a->seed); break;
+		case OPT_FS_CHUNK:
+			rc = parse_u32("chunk", optarg, &a->chunk);
+			break;
+		case OPT_FS_INDIRECT: a->indirect = true; break;
+		case OPT_FS_EVENT_IDX: a->event_idx = true; break;
+		case OPT_FS_QSIZE:
+			rc = parse_u32("queue-size", optarg, &a->queue_size);
+			break;
+		case OPT_FS_TAG: a->expect_tag = optarg; break;
+		case 'v': sg_log_set_debug(true); break;
+		case 'h': usage(stdout); exit(0);
+		default: rc = -EINVAL; break;
+		}
+	}
+	if (rc < 0)
+		goto bad;
+	if (optind != argc || a->sock == NULL || !have_domid) {
+		sg_errx("fs needs --connect SOCK and --domid N");
+		goto bad;
+	}
+	if (a->nr_vcpus == 0 || a->nr_vcpus > SIM_MAX_VCPUS) {
+		sg_errx("--vcpus must be 1..%u", SIM_MAX_VCPUS);
+		goto bad;
+	}
+	if (a->ram_mb < 1 || a->ram_mb > 4096) {
+		sg_errx("--ram-mb must be 1..4096");
+		goto bad;
+	}
+	if (a->chunk == 0 || a->chunk > FS_MAX_CHUNK) {
+		sg_errx("--chunk must be 1..%u", FS_MAX_CHUNK);
+		goto bad;
+	}
+	if (a->bytes > (UINT64_C(1) << 40)) {
+		sg_errx("--bytes must be at most 1 TiB");
+		goto bad;
+	}
+	if (a->queue_size == 0 || a->queue_size > SG_VQ_MAX_NUM) {
+		sg_errx("--queue-size must be 1..%u", SG_VQ_MAX_NUM);
+		goto bad;
+	}
+	if (a->expect_tag != NULL && strlen(a->expect_tag) > SG_FS_TAG_LEN) {
+		sg_errx("--expect-tag is longer than %u bytes", SG_FS_TAG_LEN);
+		goto bad;
+	}
+	if (!fs_name_ok("file", a->file) || !fs_name_ok("dir", a->dir))
+		goto bad;
+	if (strcmp(a->file, a->dir) == 0 || strcmp(a->file,
+	    FS_MISSING_NAME) == 0 || strcmp(a->dir, FS_MISSING_NAME) == 0) {
+		sg_errx("--file, --dir and '%s' must differ", FS_MISSING_NAME);
+		goto bad;
+	}
+	return 0;
+bad:
+	usage(stderr);
+	return -EINVAL;
+}
+
+/* @s quoted for a log line: printable ASCII as is, the rest as \xNN. */
+static void quote(const char *s, char *out, size_t out_len)
+{
+	size_t o = 0;
+
+	for (; *s != '\0' && o + 5 < out_len; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch >= 0x20 && ch < 0x7f && ch != '\'' && ch != '\\')
+			out[o++] = (char)ch;
+		else
+			o += (size_t)snprintf(out + o, out_len - o, "\\x%02x",
+			    ch);
+	}
+	out[o] = '\0';
+}
+
+static const char *fs_errname(int32_t err)
+{
+	switch (err) {
+	case 0:		return "ok";
+	case -ENOENT:	return "ENOENT";
+	case -EEXIST:	return "EEXIST";
+	default:	return strerror(-err);
+	}
+}
+
+/* An entry the server returned for @name: a live node of type @type. */
+static int fs_check_entry(const char *what, const char *name,
+    const struct fuse_entry_out *e, uint32_t type)
+{
+	if (e->nodeid == 0 || e->nodeid == FUSE_ROOT_ID)
+		return sg_err(-EIO, "virtio-fs: %s '%s': nodeid %" PRIu64, what,
+		    name, (uint64_t)e->nodeid);
+	if ((e->attr.mode & S_IFMT) != type)
+		return sg_err(-EIO, "virtio-fs: %s '%s': mode %#o, expected a"
+		    " %s", what, name, e->attr.mode,
+		    type == S_IFDIR ? "directory" : "regular file");
+	return 0;
+}
+
+static int fs_write_file(struct fs_guest *g, uint64_t nodeid, uint64_t fh,
+    uint32_t chunk, uint8_t *buf, uint64_t buf_gpa)
+{
+	uint64_t off = 0, nr = 0;
+	int rc;
+
+	while (off < g->a.bytes) {
+		uint32_t n = g->a.bytes - off < chunk ?
+		    (uint32_t)(g->a.bytes - off) : chunk, done;
+
+		pattern_fill(buf, off, n, g->a.seed);
+		rc = sg_fs_write(&g->fs, nodeid, fh, off, buf_gpa, n, &done,
+		    NULL);
+		if (rc < 0)
+			return rc;
+		if (done != n)
+			return sg_err(-EIO, "virtio-fs: WRITE of %u bytes at %"
+			    PRIu64 ": short write of %u", n, off, done);
+		off += n;
+		nr++;
+	}
+	printf("guest: wrote %" PRIu64 " bytes in %" PRIu64 " requests of up"
+	    " to %u\n", g->a.bytes, nr, chunk);
+	return 0;
+}
+
+static int fs_read_file(struct fs_guest *g, uint64_t nodeid, uint64_t fh,
+    uint32_t chunk, uint8_t *buf, uint64_t buf_gpa)
+{
+	uint64_t off = 0, nr = 0;
+	uint32_t got;
+	int rc;
+
+	while (off < g->a.bytes) {
+		uint32_t n = g->a.bytes - off < chunk ?
+		    (uint32_t)(g->a.bytes - off) : chunk;
+
+		memset(buf, FS_READ_POISON, n);
+		rc = sg_fs_read(&g->fs, nodeid, fh, off, buf_gpa, n, &got,
+		    NULL);
+		if (rc < 0)
+			return rc;
+		if (got != n)
+			return sg_err(-EIO, "virtio-fs: READ of %u bytes at %"
+			    PRIu64 ": got %u", n, off, got);
+		for (uint32_t i = 0; i < n; i++) {
+			uint8_t want = pattern_byte(g->a.seed, off + i);
+
+			if (buf[i] != want)
+				return sg_err(-EIO, "data mismatch at byte %"
+				    PRIu64 " of %s: got %#04x, expected %#04x"
+				    " (seed %u)", off + i, g->a.file, buf[i],
+				    want, g->a.seed);
+		}
+		off += n;
+		nr++;
+	}
+	printf("guest: read back %" PRIu64 " bytes in %" PRIu64 " requests:"
+	    " pattern ok\n", g->a.bytes, nr);
+	/* At end of file: a successful READ of no data. */
+	rc = sg_fs_read(&g->fs, nodeid, fh, g->a.bytes, buf_gpa, chunk, &got,
+	    NULL);
+	if (rc < 0)
+		return rc;
+	if (got != 0)
+		return sg_err(-EIO, "virtio-fs: READ at end of file returned %u"
+		    " bytes", got);
+	printf("guest: read at end of file: 0 bytes\n");
+	return 0;
+}
+
+static int fs_phases(struct fs_guest *g)
+{
+	struct fs_args *a = &g->a;
+	struct sg_fs_opts fo = {
+		.queue_num = a->queue_size,
+		.indirect = a->indirect,
+		.event_idx = a->event_idx,
+	};
+	struct sim_dev dev = {
+		.virtio_id = VIRTIO_ID_FS,
+		.irq = SIM_SPI_FIRST,
+		.base = SIM_MMIO_BASE,
+	};
+	struct fuse_entry_out fe, de, e;
+	struct fuse_open_out fo_out;
+	struct fuse_attr_out attr;
+	char tag[4 * SG_FS_TAG_LEN + 1];
+	uint64_t wgpa, rgpa;
+	uint8_t *wbuf, *rbuf;
+	uint32_t chunk;
+	int32_t ferr;
+	int rc;
+
+	rc = sg_sim_connect(a->sock, a->domid, a->nr_vcpus, a->ram_mb << 20,
+	    &dev, 1, &g->sim);
+	if (rc < 0)
+		return rc;
+	printf("guest: connected as dom%u (%u vCPUs, %" PRIu64 " MiB)\n",
+	    a->domid, a->nr_vcpus, a->ram_mb);
+
+	g->fs_open = true;
+	rc = sg_fs_open(&g->fs, g->sim, 0, SIM_MMIO_BASE, &fo);
+	if (rc < 0)
+		return rc;
+	printf("guest: features %#" PRIx64 " (offered %#" PRIx64 "), queues"
+	    " %u+%u\n", g->fs.vd.features, g->fs.vd.offered,
+	    sg_vq_num(g->fs.hiprio), sg_vq_num(g->fs.req));
+	if (a->indirect && !sg_fs_has(&g->fs, VIRTIO_RING_F_INDIRECT_DESC))
+		printf("guest: indirect descriptors not offered\n");
+	if (a->event_idx && !sg_fs_has(&g->fs, VIRTIO_RING_F_EVENT_IDX))
+		printf("guest: event idx not offered\n");
+	quote(g->fs.tag, tag, sizeof(tag));
+	printf("guest: fs tag '%s', %u request queues\n", tag,
+	    g->fs.nr_request_queues);
+	if (a->expect_tag != NULL && strcmp(g->fs.tag, a->expect_tag) != 0)
+		return sg_err(-EIO, "virtio-fs: tag '%s', expected '%s'", tag,
+		    a->expect_tag);
+	/* Linux's virtio_fs refuses both; we go on to test the queues. */
+	if (g->fs.tag[0] == '\0' || g->fs.nr_request_queues == 0)
+		printf("guest: warning: %s%s%s in config (Linux would refuse"
+		    " the device)\n", g->fs.tag[0] == '\0' ? "empty tag" : "",
+		    g->fs.tag[0] == '\0' && g->fs.nr_request_queues == 0 ?
+		    " and " : "", g->fs.nr_request_queues == 0 ?
+		    "num_request_queues 0" : "");
+
+	rc = sg_fs_init(&g->fs, FS_MAX_READAHEAD, 0);
+	if (rc < 0)
+		return rc;
+	printf("guest: FUSE init: server %u.%u, max_write %u, max_readahead %u,"
+	    " flags %#x\n", g->fs.init.major, g->fs.init.minor,
+	    g->fs.init.max_write, g->fs.init.max_readahead, g->fs.init.flags);
+	chunk = a->chunk < g->fs.init.max_write ? a->chunk :
+	    g->fs.init.max_write;
+	wbuf = sg_ram_alloc(g->sim, chunk, &wgpa);
+	rbuf = sg_ram_alloc(g->sim, chunk, &rgpa);
+	if (wbuf == NULL || rbuf == NULL)
+		return sg_err(-ENOMEM, "guest RAM for %u-byte buffers", chunk);
+
+	rc = sg_fs_lookup(&g->fs, FUSE_ROOT_ID, FS_MISSING_NAME, &e, &ferr);
+	if (rc < 0)
+		return rc;
+	/* ENOENT, or a negative entry (nodeid 0) as libfuse may send. */
+	if (ferr == 0 && e.nodeid != 0)
+		return sg_err(-EIO, "virtio-fs: LOOKUP '%s' found nodeid %"
+		    PRIu64, FS_MISSING_NAME, (uint64_t)e.nodeid);
+	if (ferr != 0 && ferr != -ENOENT)
+		return sg_err(ferr, "virtio-fs: LOOKUP '%s': expected ENOENT",
+		    FS_MISSING_NAME);
+	printf("guest: lookup '%s': %s\n", FS_MISSING_NAME, ferr != 0 ?
+	    fs_errname(ferr) : "negative entry");
+
+	rc = sg_fs_create(&g->fs, FUSE_ROOT_ID, a->file,
+	    O_RDWR | O_CREAT | O_EXCL, S_IFREG | 0644, &fe, &fo_out, NULL);
+	if (rc < 0)
+		return rc;
+	if ((rc = fs_check_entry("CREATE", a->file, &fe, S_IFREG)) < 0)
+		return rc;
+	printf("guest: created %s nodeid %" PRIu64 " fh %" PRIu64 " (open"
+	    " flags %#x)\n", a->file, (uint64_t)fe.nodeid, (uint64_t)fo_out.fh,
+	    fo_out.open_flags);
+
+	if ((rc = fs_write_file(g, fe.nodeid, fo_out.fh, chunk, wbuf,
+	    wgpa)) < 0)
+		return rc;
+	if ((rc = sg_fs_flush(&g->fs, fe.nodeid, fo_out.fh, NULL)) < 0)
+		return rc;
+	printf("guest: flush ok\n");
+	if ((rc = sg_fs_fsync(&g->fs, fe.nodeid, fo_out.fh, false, NULL)) < 0)
+		return rc;
+	printf("guest: fsync ok\n");
+	if ((rc = fs_read_file(g, fe.nodeid, fo_out.fh, chunk, rbuf,
+	    rgpa)) < 0)
+		return rc;
+
+	rc = sg_fs_getattr(&g->fs, fe.nodeid, fo_out.fh, &attr, NULL);
+	if (rc < 0)
+		return rc;
+	if (attr.attr.size != a->bytes)
+		return sg_err(-EIO, "virtio-fs: GETATTR %s: size %" PRIu64
+		    ", expected %" PRIu64, a->file, (uint64_t)attr.attr.size,
+		    a->bytes);
+	if (!S_ISREG(attr.attr.mode) || (attr.attr.mode & 07777 & ~0644u) != 0)
+		return sg_err(-EIO, "virtio-fs: GETATTR %s: mode %#o, expected"
+		    " a regular file within 0644", a->file, attr.attr.mode);
+	printf("guest: getattr %s: size %" PRIu64 " mode %#o\n", a->file,
+	    (uint64_t)attr.attr.size, attr.attr.mode);
+
+	rc = sg_fs_release(&g->fs, fe.nodeid, fo_out.fh, O_RDWR, NULL);
+	if (rc < 0)
+		return rc;
+	printf("guest: released fh %" PRIu64 "\n", (uint64_t)fo_out.fh);
+
+	rc = sg_fs_mkdir(&g->fs, FUSE_ROOT_ID, a->dir, S_IFDIR | 0755, &de,
+	    NULL);
+	if (rc < 0)
+		return rc;
+	if ((rc = fs_check_entry("MKDIR", a->dir, &de, S_IFDIR)) < 0)
+		return rc;
+	printf("guest: mkdir %s nodeid %" PRIu64 "\n", a->dir,
+	    (uint64_t)de.nodeid);
+	rc = sg_fs_lookup(&g->fs, FUSE_ROOT_ID, a->dir, &e, NULL);
+	if (rc < 0)
+		return rc;
+	if ((rc = fs_check_entry("LOOKUP", a->dir, &e, S_IFDIR)) < 0)
+		return rc;
+	if (e.nodeid != de.nodeid)
+		return sg_err(-EIO, "virtio-fs: LOOKUP %s: nodeid %" PRIu64
+		    ", MKDIR gave %" PRIu64, a->dir, (uint64_t)e.nodeid,
+		    (uint64_t)de.nodeid);
+	printf("guest: lookup %s nodeid %" PRIu64 ": directory\n", a->dir,
+	    (uint64_t)e.nodeid);
+	rc = sg_fs_lookup(&g->fs, FUSE_ROOT_ID, a->file, &e, NULL);
+	if (rc < 0)
+		return rc;
+	if ((rc = fs_check_entry("LOOKUP", a->file, &e, S_IFREG)) < 0)
+		return rc;
+	if (e.nodeid != fe.nodeid || e.attr.size != a->bytes)
+		return sg_err(-EIO, "virtio-fs: LOOKUP %s: nodeid %" PRIu64
+		    " size %" PRIu64 ", expected nodeid %" PRIu64 " size %"
+		    PRIu64, a->file, (uint64_t)e.nodeid, (uint64_t)e.attr.size,
+		    (uint64_t)fe.nodeid, a->bytes);
+	printf("guest: lookup %s nodeid %" PRIu64 ": size %" PRIu64 "\n",
+	    a->file, (uint64_t)e.nodeid, (uint64_t)e.attr.size);
+
+	/* Each of CREATE/MKDIR and LOOKUP counted one reference. */
+	if ((rc = sg_fs_forget(&g->fs, fe.nodeid, 2)) < 0 ||
+	    (rc = sg_fs_forget(&g->fs, de.nodeid, 2)) < 0)
+		return rc;
+	printf("guest: forget on the hiprio queue ok\n");
+	if ((rc = sg_fs_destroy(&g->fs, NULL)) < 0)
+		return rc;
+	printf("guest: destroy ok\n");
+	return 0;
+}
+
+static void fs_print_stats(const struct fs_guest *g)
+{
+	struct sg_sim_stats ss;
+	struct sg_vq_stats hq, rq;
+
+	sg_sim_get_stats(g->sim, &ss);
+	sg_vq_get_stats(g->fs.hiprio, &hq);
+	sg_vq_get_stats(g->fs.req, &rq);
+	printf("guest: stats: mmio %" PRIu64 ", irqs %" PRIu64 ", requests %"
+	    PRIu64 " (indirect %" PRIu64 ", kicks %" PRIu64 ", suppressed %"
+	    PRIu64 "), hiprio %" PRIu64 " (kicks %" PRIu64 ")\n", ss.nr_mmio,
+	    ss.nr_irq, rq.nr_added, rq.nr_indirect, rq.nr_kicks,
+	    rq.nr_kicks_suppressed, hq.nr_added, hq.nr_kicks);
+}
+
+static int cmd_fs(int argc, char **argv)
+{
+	struct fs_guest g;
+	int rc;
+
+	memset(&g, 0, sizeof(g));
+	if (fs_parse(argc, argv, &g.a) < 0)
+		return 1;
+	rc = fs_phases(&g);
+	if (rc == 0) {
+		fs_print_stats(&g);
+		rc = sg_fs_close(&g.fs);
+		if (rc == 0)
+			printf("guest: reset ok\n");
+	} else if (g.fs_open) {
+		if (rc != -ETIMEDOUT && rc != -EPIPE && rc != -ESHUTDOWN &&
+		    rc != -EFAULT)
+			sg_vdev_fail(&g.fs.vd);
+		sg_vdev_cleanup(&g.fs.vd);
+	}
+	sg_sim_close(g.sim);
+	if (rc < 0) {
+		sg_errx("fs test failed: %s", strerror(-rc));
+		return 1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -658,6 +1139,8 @@ int main(int argc, char **argv)
 		return cmd_pattern(argc - 1, argv + 1);
 	if (strcmp(argv[1], "blk") == 0)
 		return cmd_blk(argc - 1, argv + 1);
+	if (strcmp(argv[1], "fs") == 0)
+		return cmd_fs(argc - 1, argv + 1);
 	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
 		usage(stdout);
 		return 0;
