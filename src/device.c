@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include <linux/virtio_config.h>
+#include <linux/virtio_fs.h>
+#include <linux/virtio_ids.h>
 #include <linux/virtio_ring.h>
 
 #include "device.h"
@@ -565,6 +567,29 @@ static void device_backend_lost(struct xvd_device *dev, const char *why)
 		device_inject(dev);
 }
 
+/*
+ * Config space for a back-end that does not serve it (no CONFIG protocol
+ * feature), where the guest driver cannot do without: virtio-fs needs a
+ * tag and a request queue count (QEMU's vhost-user-fs supplies them the
+ * same way). The tag is the socket's base name: "fs0" for fs.sock0.
+ */
+static uint32_t device_default_config(struct xvd_device *dev, uint32_t nq,
+    uint8_t *cfg)
+{
+	if (dev->cfg.dt->virtio_id == VIRTIO_ID_FS) {
+		struct virtio_fs_config fc;
+		uint32_t nreq = nq > 1 ? nq - 1 : 1;
+
+		memset(&fc, 0, sizeof(fc));
+		snprintf((char *)fc.tag, sizeof(fc.tag), "%s%u",
+		    dev->cfg.dt->name, dev->cfg.slot);
+		memcpy(&fc.num_request_queues, &nreq, sizeof(nreq));
+		memcpy(cfg, &fc, sizeof(fc));
+		return sizeof(fc);
+	}
+	return 0;
+}
+
 /* Connect and learn the back-end: features, queues, config. */
 static int backend_connect(struct xvd_device *dev, int timeout_ms)
 {
@@ -627,6 +652,8 @@ static int backend_connect(struct xvd_device *dev, int timeout_ms)
 		backend_close(dev);
 		return rc;
 	}
+	if (cfg_len == 0)
+		cfg_len = device_default_config(dev, (uint32_t)nq, cfg);
 	if (dev->mmio.device_id == 0) {
 		vmmio_init(&dev->mmio, dt->virtio_id, f & ~DEV_FEATURES_MASKED,
 		    (uint32_t)nq, dt->queue_max, cfg_len);

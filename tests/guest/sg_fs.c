@@ -368,6 +368,7 @@ int sg_fs_create(struct sg_fs *fs, uint64_t parent, const char *name,
 
 	_Static_assert(sizeof(rep) == sizeof(rep.e) + sizeof(rep.o),
 	    "create reply packed");
+	memset(&rep, 0, sizeof(rep));
 	rc = call(fs, &r, sizeof(rep), sizeof(rep), ferr);
 	*e = rep.e;
 	*o = rep.o;

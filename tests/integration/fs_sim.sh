@@ -60,7 +60,7 @@ wait_socket "$xvd_tmp/sim.sock"
 
 echo "guest 1: 2 vCPUs, 64 KiB in 16 KiB writes"
 "$SIMGUEST" fs --connect "$xvd_tmp/sim.sock" --domid 5 --vcpus 2 \
-	--file hello.txt --bytes 65536 --seed 3 --chunk 16K --dir sub ||
+	--file hello.txt --bytes 65536 --seed 3 --chunk 16K --dir sub --expect-tag fs0 ||
 	fail "guest 1 failed"
 check_share "$xvd_tmp/share1" hello.txt 65536 3 sub
 # As xl destroy waits for the back-end: the next guest reuses fs.sock0.
@@ -71,7 +71,7 @@ echo "guest 2: 4 vCPUs, indirect, event idx, 1 MiB + 123 in 128 KiB writes"
 start_virtiofsd "$xvd_tmp/share2" "$xvd_tmp/fs.sock0" "$xvd_tmp/virtiofsd2.log"
 "$SIMGUEST" fs --connect "$xvd_tmp/sim.sock" --domid 6 --vcpus 4 \
 	--indirect --event-idx --file data.bin --bytes $((1048576 + 123)) \
-	--seed 17 --chunk 128K --dir d ||
+	--seed 17 --chunk 128K --dir d --expect-tag fs0 ||
 	fail "guest 2 failed"
 check_share "$xvd_tmp/share2" data.bin $((1048576 + 123)) 17 d
 wait_log "$xvd_tmp/xvd.log" 'dom6: released'
