@@ -45,10 +45,17 @@
 	BIT64(VHOST_F_LOG_ALL))
 
 #define DEV_PROTOCOL_WANTED (BIT64(VHU_PROTOCOL_F_MQ) | \
-	BIT64(VHU_PROTOCOL_F_REPLY_ACK) | BIT64(VHU_PROTOCOL_F_CONFIG))
+	BIT64(VHU_PROTOCOL_F_REPLY_ACK) | BIT64(VHU_PROTOCOL_F_CONFIG) | \
+	BIT64(VHU_PROTOCOL_F_INFLIGHT_SHMFD))
+
+/* Reconnect backoff: first retry after 100 ms, then doubling up to 1 s. */
+#define DEV_RECONNECT_FIRST_MS 100u
+#define DEV_RECONNECT_MAX_MS 1000u
 
 struct dev_queue {
 	struct shadow_vq *svq;	/* shadow mode only */
+	/* The used ring the back-end writes, in this process (restart base). */
+	volatile uint8_t *used_hva;
 	int kick_fd;
 	int call_fd;
 	struct evloop_watch *call_w;
@@ -71,6 +78,13 @@ struct xvd_device {
 	bool xen_mmap;		/* this start hands XEN_MMAP regions */
 	struct shadow_mem *smem;
 	struct dev_queue q[VMMIO_MAX_QUEUES];
+	/* Back-end restart: inflight region (INFLIGHT_SHMFD) and reconnect. */
+	int inflight_fd;
+	struct vhu_inflight inflight;
+	bool recovering;
+	struct evloop_watch *reconnect_w;
+	uint64_t reconnect_deadline_ms;
+	unsigned reconnect_delay_ms;
 	struct log_rl rl;
 	struct xvd_device_stats st;
 };
@@ -242,16 +256,30 @@ static void queue_stop(struct xvd_device *dev, uint32_t i)
 	q->svq = NULL;
 }
 
-static int queue_start(struct xvd_device *dev, uint32_t i)
+/*
+ * queue_start - hand ring @i to the back-end. On a @restart after the
+ * back-end came back, the shadow ring (if any) is kept and the ring resumes
+ * at the used index (QEMU's rule): the back-end replays what was in flight
+ * from its inflight region, and takes the rest from the avail ring.
+ */
+static int queue_start(struct xvd_device *dev, uint32_t i, bool restart)
 {
 	const struct vmmio_queue *mq = &dev->mmio.q[i];
 	struct dev_queue *q = &dev->q[i];
 	struct vhu_vring_addr a = { .index = i };
 	uint64_t num = mq->num;
 	uint8_t *desc, *avail, *used;
+	uint16_t base = 0;
 
 	/* The rings, sized as the split layout with event idx words. */
-	if (dev->shadow) {
+	if (dev->shadow && q->svq != NULL) {
+		struct shadow_ring_addr sa;
+
+		shadow_vq_ring_addr(q->svq, &sa);
+		a.desc = sa.desc_hva;
+		a.avail = sa.avail_hva;
+		a.used = sa.used_hva;
+	} else if (dev->shadow) {
 		uint64_t f = vmmio_driver_features(&dev->mmio);
 		struct shadow_vq_cfg sc = {
 			.index = i, .name = dev->name, .num = mq->num,
@@ -285,6 +313,7 @@ static int queue_start(struct xvd_device *dev, uint32_t i)
 		a.desc = mq->desc;
 		a.avail = mq->driver;
 		a.used = mq->device;
+		q->used_hva = hv_gpa_to_hva(dev->hv, mq->device, 6 + 8 * num);
 	} else {
 		desc = hv_gpa_to_hva(dev->hv, mq->desc, 16 * num);
 		avail = hv_gpa_to_hva(dev->hv, mq->driver, 6 + 2 * num);
@@ -297,11 +326,30 @@ static int queue_start(struct xvd_device *dev, uint32_t i)
 		a.avail = (uintptr_t)avail;
 		a.used = (uintptr_t)used;
 	}
+	if (!dev->xen_mmap)
+		q->used_hva = (volatile uint8_t *)(uintptr_t)a.used;
+	if (restart && q->svq != NULL) {
+		int n = shadow_vq_backend_restart(q->svq);
+
+		log_info("%s queue %u: %d request(s) in flight posted again",
+		    dev->name, i, n);
+	} else if (restart) {
+		/*
+		 * QEMU's rule: resume at the used index. Requests in flight
+		 * survive only if the back-end keeps an inflight region.
+		 */
+		base = *(volatile uint16_t *)(q->used_hva + 2);
+		if ((dev->protocol_features &
+		    BIT64(VHU_PROTOCOL_F_INFLIGHT_SHMFD)) == 0)
+			log_warnx("%s queue %u: back-end has no INFLIGHT_SHMFD:"
+			    " requests in flight at the restart may be lost",
+			    dev->name, i);
+	}
 	/* From here queue_stop() undoes whatever was done. */
 	q->started = true;
 	if (vhu_check(dev, vhu_set_vring_num(dev->vhu, i, mq->num),
 	    "SET_VRING_NUM") < 0 ||
-	    vhu_check(dev, vhu_set_vring_base(dev->vhu, i, 0),
+	    vhu_check(dev, vhu_set_vring_base(dev->vhu, i, base),
 	    "SET_VRING_BASE") < 0 ||
 	    vhu_check(dev, vhu_set_vring_addr(dev->vhu, &a),
 	    "SET_VRING_ADDR") < 0 ||
@@ -314,7 +362,8 @@ static int queue_start(struct xvd_device *dev, uint32_t i)
 	    vhu_check(dev, vhu_set_vring_enable(dev->vhu, i, true),
 	    "SET_VRING_ENABLE(1)") < 0)
 		return -EPIPE;
-	log_debug("%s queue %u: started, %u entries", dev->name, i, mq->num);
+	log_debug("%s queue %u: started, %u entries, base %u", dev->name, i,
+	    mq->num, base);
 	return 0;
 }
 
@@ -404,20 +453,59 @@ static int device_set_mem_table(struct xvd_device *dev)
 	    "SET_MEM_TABLE");
 }
 
+/* INFLIGHT_SHMFD: one region for the device's lifetime with the driver. */
+static int device_set_inflight(struct xvd_device *dev)
+{
+	if ((dev->protocol_features & BIT64(VHU_PROTOCOL_F_INFLIGHT_SHMFD)) == 0)
+		return 0;
+	if (dev->inflight_fd < 0) {
+		uint32_t qsize = 0;
+
+		for (uint32_t i = 0; i < dev->mmio.nr_queues; i++)
+			if (dev->mmio.q[i].ready && dev->mmio.q[i].num > qsize)
+				qsize = dev->mmio.q[i].num;
+		if (vhu_check(dev, vhu_get_inflight_fd(dev->vhu,
+		    (uint16_t)dev->mmio.nr_queues, (uint16_t)qsize,
+		    &dev->inflight, &dev->inflight_fd), "GET_INFLIGHT_FD") < 0)
+			return -EPIPE;
+		dev->inflight.num_queues = (uint16_t)dev->mmio.nr_queues;
+		dev->inflight.queue_size = (uint16_t)qsize;
+	}
+	return vhu_check(dev, vhu_set_inflight_fd(dev->vhu, &dev->inflight,
+	    dev->inflight_fd), "SET_INFLIGHT_FD");
+}
+
+/*
+ * The vhost-user half of a start: features, inflight region, memory table
+ * and every ready ring. Also replayed after a back-end restart.
+ */
+static int device_backend_setup(struct xvd_device *dev, bool restart)
+{
+	uint64_t f = vmmio_driver_features(&dev->mmio);
+
+	if (has_protocol(dev))
+		f |= BIT64(VHU_F_PROTOCOL_FEATURES);
+	if (vhu_check(dev, vhu_set_features(dev->vhu, f), "SET_FEATURES") < 0 ||
+	    device_set_inflight(dev) < 0)
+		return -EPIPE;
+	if (device_set_mem_table(dev) < 0) {
+		if (dev->vhu != NULL)
+			device_fail(dev, "cannot share guest memory", 0);
+		return -EPIPE;
+	}
+	for (uint32_t i = 0; i < dev->mmio.nr_queues; i++)
+		if (dev->mmio.q[i].ready && queue_start(dev, i, restart) < 0)
+			return -EPIPE;
+	return 0;
+}
+
 /* DRIVER_OK: hand the negotiated device to the back-end. */
 static void device_start(struct xvd_device *dev)
 {
-	uint64_t f = vmmio_driver_features(&dev->mmio);
-	int rc;
-
 	if (dev->vhu == NULL) {
 		device_fail(dev, "no back-end connected", 0);
 		return;
 	}
-	if (has_protocol(dev))
-		f |= BIT64(VHU_F_PROTOCOL_FEATURES);
-	if (vhu_check(dev, vhu_set_features(dev->vhu, f), "SET_FEATURES") < 0)
-		return;
 	dev->xen_mmap = false;
 	dev->shadow = false;
 	if (dev->cfg.mem_mode == XVD_MEM_SHADOW) {
@@ -438,15 +526,10 @@ static void device_start(struct xvd_device *dev)
 		dev->st.shadow_starts++;
 	if (dev->xen_mmap)
 		dev->st.xen_mmap_starts++;
-	rc = device_set_mem_table(dev);
-	if (rc < 0) {
-		device_fail(dev, "cannot share guest memory", 0);
-		return;
-	}
-	for (uint32_t i = 0; i < dev->mmio.nr_queues; i++)
-		if (dev->mmio.q[i].ready && queue_start(dev, i) < 0)
-			return;
+	/* running before the rings: a back-end lost meanwhile is recovered. */
 	dev->running = true;
+	if (device_backend_setup(dev, false) < 0)
+		return;
 	log_info("%s: driver ready, features %#llx, %s", dev->name,
 	    (unsigned long long)vmmio_driver_features(&dev->mmio),
 	    dev->shadow ? "shadow virtqueues" :
@@ -455,13 +538,23 @@ static void device_start(struct xvd_device *dev)
 		dev->cfg.on_driver_ok(dev->cfg.cb_arg);
 }
 
+static void reconnect_cancel(struct xvd_device *dev)
+{
+	evloop_watch_del(dev->reconnect_w);
+	dev->reconnect_w = NULL;
+	dev->recovering = false;
+}
+
 static void device_stop(struct xvd_device *dev)
 {
+	reconnect_cancel(dev);
 	for (uint32_t i = 0; i < dev->mmio.nr_queues; i++)
 		queue_stop(dev, i);
 	dev->running = false;
 	shadow_mem_destroy(dev->smem);
 	dev->smem = NULL;
+	/* A new driver session starts with a fresh inflight region. */
+	fd_close(&dev->inflight_fd);
 }
 
 static void kick(struct xvd_device *dev, uint32_t i)
@@ -497,8 +590,8 @@ static void device_act(struct xvd_device *dev, const struct vmmio_action *a)
 		kick(dev, a->queue);
 		break;
 	case VMMIO_ACT_QUEUE_READY:
-		if (dev->running && dev->vhu != NULL)
-			queue_start(dev, a->queue);
+		if (dev->running && dev->vhu != NULL && !dev->recovering)
+			queue_start(dev, a->queue, false);
 		break;
 	case VMMIO_ACT_QUEUE_STOP:
 	case VMMIO_ACT_QUEUE_RESET:
@@ -556,15 +649,90 @@ static void backend_close(struct xvd_device *dev)
 	dev->vhu = NULL;
 }
 
-static void device_backend_lost(struct xvd_device *dev, const char *why)
+static void reconnect_cb(int fd, void *arg);
+
+/* Recovery is over without a back-end: the guest must reset the device. */
+static void reconnect_give_up(struct xvd_device *dev)
 {
-	dev->st.errors++;
-	log_warnx("%s: back-end %s lost: %s", dev->name, dev->cfg.socket, why);
+	log_warnx("%s: back-end %s did not come back: device needs reset",
+	    dev->name, dev->cfg.socket);
 	backend_close(dev);
 	/* With no back-end, this only releases the shadow queues. */
 	device_stop(dev);
 	if (vmmio_needs_reset(&dev->mmio))
 		device_inject(dev);
+}
+
+static void reconnect_schedule(struct xvd_device *dev)
+{
+	if (now_ms() >= dev->reconnect_deadline_ms) {
+		reconnect_give_up(dev);
+		return;
+	}
+	dev->reconnect_w = evloop_timer_add(dev->reconnect_delay_ms,
+	    reconnect_cb, dev);
+	if (dev->reconnect_w == NULL) {
+		reconnect_give_up(dev);
+		return;
+	}
+	dev->reconnect_delay_ms *= 2;
+	if (dev->reconnect_delay_ms > DEV_RECONNECT_MAX_MS)
+		dev->reconnect_delay_ms = DEV_RECONNECT_MAX_MS;
+}
+
+static void reconnect_cb(int fd, void *arg)
+{
+	struct xvd_device *dev = arg;
+	uint64_t want = vmmio_driver_features(&dev->mmio);
+
+	evloop_watch_del(dev->reconnect_w);
+	dev->reconnect_w = NULL;
+	if (backend_connect(dev, 0) < 0) {
+		reconnect_schedule(dev);
+		return;
+	}
+	if ((dev->backend_features & want) != want) {
+		log_warnx("%s: restarted back-end lacks features %#llx",
+		    dev->name, (unsigned long long)(want & ~dev->backend_features));
+		reconnect_give_up(dev);
+		return;
+	}
+	if (device_backend_setup(dev, true) < 0) {
+		/* Lost again (rescheduled by device_backend_lost) or refused. */
+		if (dev->vhu != NULL && dev->recovering)
+			reconnect_give_up(dev);
+		return;
+	}
+	dev->recovering = false;
+	dev->st.reconnects++;
+	log_info("%s: back-end %s reconnected, rings resumed", dev->name,
+	    dev->cfg.socket);
+	/* Whatever the guest queued meanwhile. */
+	for (uint32_t i = 0; i < dev->mmio.nr_queues; i++)
+		kick(dev, i);
+}
+
+static void device_backend_lost(struct xvd_device *dev, const char *why)
+{
+	dev->st.errors++;
+	log_warnx("%s: back-end %s lost: %s", dev->name, dev->cfg.socket, why);
+	backend_close(dev);
+	if (!dev->running) {
+		/* No driver session: the next DRIVER_OK connects again. */
+		device_stop(dev);
+		return;
+	}
+	/* Keep rings, shadow queues and inflight region: reconnect. */
+	for (uint32_t i = 0; i < VMMIO_MAX_QUEUES; i++)
+		dev->q[i].started = false;
+	if (!dev->recovering) {
+		dev->recovering = true;
+		dev->reconnect_delay_ms = DEV_RECONNECT_FIRST_MS;
+		dev->reconnect_deadline_ms = now_ms() +
+		    (uint64_t)dev->cfg.connect_timeout_ms;
+	}
+	if (dev->reconnect_w == NULL)
+		reconnect_schedule(dev);
 }
 
 /*
@@ -687,6 +855,7 @@ int device_create(struct hv_dom *hv, const struct xvd_device_cfg *cfg,
 		dev->q[i].index = i;
 		dev->q[i].kick_fd = dev->q[i].call_fd = -1;
 	}
+	dev->inflight_fd = -1;
 	rc = backend_connect(dev, cfg->connect_timeout_ms);
 	if (rc < 0)
 		goto fail;

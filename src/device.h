@@ -43,6 +43,7 @@ struct xvd_device_stats {
 	uint64_t mmio_reads, mmio_writes, kicks, calls, irqs, errors;
 	uint64_t shadow_starts;	/* device starts through shadow queues */
 	uint64_t xen_mmap_starts; /* device starts with XEN_MMAP regions */
+	uint64_t reconnects;	/* back-end restarts recovered */
 };
 
 /*

@@ -1115,3 +1115,30 @@ unsigned shadow_vq_inflight(const struct shadow_vq *vq)
 {
 	return vq->inflight;
 }
+
+int shadow_vq_backend_restart(struct shadow_vq *vq)
+{
+	unsigned nr = 0;
+
+	/*
+	 * The back-end that held the ring is gone: whatever it wrote to the
+	 * shadow used ring is void. Start both rings over at index 0 and post
+	 * every request still in flight again (descriptors and bounce data
+	 * are ours and intact). The new back-end starts at avail index 0.
+	 */
+	memset(vq->s_avail, 0, (size_t)g_avail_len(vq->num));
+	memset(vq->s_used, 0, (size_t)g_used_len(vq->num));
+	vq->s_avail_idx = 0;
+	vq->s_last_used = 0;
+	for (uint32_t sh = 0; sh < vq->num; sh++) {
+		if (!vq->req[sh].in_flight)
+			continue;
+		st16(vq->s_avail + AVAIL_RING(vq->s_avail_idx & (vq->num - 1)),
+		    (uint16_t)sh);
+		vq->s_avail_idx++;
+		nr++;
+	}
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	st16(vq->s_avail + AVAIL_IDX, vq->s_avail_idx);
+	return (int)nr;
+}

@@ -111,6 +111,15 @@ int shadow_vq_kick(struct shadow_vq *vq, const char **why);
 #define SHADOW_KICK	0x2
 int shadow_vq_complete(struct shadow_vq *vq, const char **why);
 
+/*
+ * shadow_vq_backend_restart - the back-end died and a new one takes the
+ * ring: reset the shadow ring to index 0 and post every request still in
+ * flight again, so none is lost (the guest never sees the restart). Call
+ * before SET_VRING_BASE(0) to the new back-end. Returns how many requests
+ * were posted again.
+ */
+int shadow_vq_backend_restart(struct shadow_vq *vq);
+
 /* The guest avail index the back-end has consumed up to (for stop/restart). */
 uint16_t shadow_vq_last_avail(const struct shadow_vq *vq);
 /* Requests posted to the back-end and not yet completed. */
