@@ -15,6 +15,7 @@
 #include <linux/virtio_config.h>
 #include <linux/virtio_fs.h>
 #include <linux/virtio_ids.h>
+#include <linux/virtio_mmio.h>
 #include <linux/virtio_ring.h>
 
 #include "device.h"
@@ -60,6 +61,7 @@ struct dev_queue {
 	int call_fd;
 	struct evloop_watch *call_w;
 	bool started;
+	bool ioeventfd, irqfd;	/* kernel fast path assigned */
 	struct xvd_device *dev;
 	uint32_t index;
 };
@@ -232,6 +234,50 @@ static bool has_protocol(const struct xvd_device *dev)
 	return (dev->backend_features & BIT64(VHU_F_PROTOCOL_FEATURES)) != 0;
 }
 
+/*
+ * The kernel fast path (privcmd ioeventfd/irqfd, Linux 6.7+): kicks and
+ * interrupts then bypass this process. Not with shadow queues, where every
+ * kick and call needs copying here.
+ */
+static void queue_fast_path(struct xvd_device *dev, uint32_t i, bool assign)
+{
+	struct dev_queue *q = &dev->q[i];
+	struct hv_dom *hv = dev->hv;
+	uint64_t notify = dev->cfg.base + VIRTIO_MMIO_QUEUE_NOTIFY;
+	bool any = false;
+
+	if (assign && !dev->shadow) {
+		if (hv->ops->ioeventfd != NULL && !q->ioeventfd &&
+		    hv->ops->ioeventfd(hv, notify, i, q->kick_fd, true) == 0)
+			q->ioeventfd = true;
+		if (hv->ops->irqfd != NULL && !q->irqfd &&
+		    hv->ops->irqfd(hv, dev->cfg.irq, q->call_fd, true) == 0) {
+			q->irqfd = true;
+			/* The kernel consumes the call eventfd now. */
+			evloop_watch_del(q->call_w);
+			q->call_w = NULL;
+		}
+		if (q->ioeventfd || q->irqfd)
+			log_debug("%s queue %u: kernel fast path:%s%s", dev->name,
+			    i, q->ioeventfd ? " ioeventfd" : "",
+			    q->irqfd ? " irqfd" : "");
+	} else if (!assign) {
+		if (q->ioeventfd && !hv->dead)
+			(void)hv->ops->ioeventfd(hv, notify, i, q->kick_fd, false);
+		q->ioeventfd = false;
+		if (q->irqfd) {
+			if (!hv->dead)
+				(void)hv->ops->irqfd(hv, dev->cfg.irq, q->call_fd,
+				    false);
+			q->irqfd = false;
+			q->call_w = evloop_watch_add(q->call_fd, call_cb, q);
+		}
+	}
+	for (uint32_t k = 0; k < VMMIO_MAX_QUEUES; k++)
+		any = any || dev->q[k].irqfd;
+	dev->mmio.vring_irq_external = any;
+}
+
 /* Stop the back-end's ring @i; its last avail index is only logged. */
 static void queue_stop(struct xvd_device *dev, uint32_t i)
 {
@@ -243,6 +289,7 @@ static void queue_stop(struct xvd_device *dev, uint32_t i)
 	if (!was_started && q->svq == NULL)
 		return;
 	q->started = false;
+	queue_fast_path(dev, i, false);
 	/* The back-end stops using the ring before its memory goes away. */
 	if (was_started && dev->vhu != NULL &&
 	    (!has_protocol(dev) ||
@@ -362,6 +409,7 @@ static int queue_start(struct xvd_device *dev, uint32_t i, bool restart)
 	    vhu_check(dev, vhu_set_vring_enable(dev->vhu, i, true),
 	    "SET_VRING_ENABLE(1)") < 0)
 		return -EPIPE;
+	queue_fast_path(dev, i, true);
 	log_debug("%s queue %u: started, %u entries, base %u", dev->name, i,
 	    mq->num, base);
 	return 0;

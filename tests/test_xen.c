@@ -21,6 +21,10 @@
 #include <xenevtchn.h>
 #include <xenforeignmemory.h>
 
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <xen/hvm/dm_op.h>
+
 #include "hv/hv.h"
 
 #define NR_VCPUS 3
@@ -29,6 +33,50 @@ static char calls[2048];
 static ioreq_t page[4096 / sizeof(ioreq_t)] __attribute__((aligned(4096)));
 static bool page_mapped, fail_bind;
 static int fake_handle;
+
+/* The kernel's side of the privcmd eventfd ioctls. */
+static int ioctl_errno;		/* 0: accept */
+static unsigned nr_ioctls;
+static unsigned long last_req;
+static uint8_t last_arg[48];
+static struct xen_dm_op last_dm_op;
+
+int __real_open64(const char *path, int flags, ...);
+int __wrap_open64(const char *path, int flags, ...);
+int __wrap_ioctl(int fd, unsigned long req, ...);
+
+int __wrap_open64(const char *path, int flags, ...)
+{
+	if (strcmp(path, "/dev/xen/privcmd") == 0)
+		return 999;
+	return __real_open64(path, flags);
+}
+
+int __wrap_ioctl(int fd, unsigned long req, ...)
+{
+	va_list ap;
+	void *arg;
+
+	va_start(ap, req);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	assert_int_equal(fd, 999);
+	nr_ioctls++;
+	last_req = req;
+	memcpy(last_arg, arg, _IOC_SIZE(req) <= sizeof(last_arg) ?
+	    _IOC_SIZE(req) : sizeof(last_arg));
+	if (_IOC_NR(req) == 8) {
+		uint64_t p;
+
+		memcpy(&p, arg, sizeof(p));
+		memcpy(&last_dm_op, (void *)(uintptr_t)p, sizeof(last_dm_op));
+	}
+	if (ioctl_errno != 0) {
+		errno = ioctl_errno;
+		return -1;
+	}
+	return 0;
+}
 
 static void call(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void call(const char *fmt, ...)
@@ -228,6 +276,8 @@ int __wrap_xenevtchn_notify(xenevtchn_handle *x, evtchn_port_t p)
 
 static int setup(void **state)
 {
+	ioctl_errno = 0;
+	nr_ioctls = 0;
 	calls[0] = '\0';
 	memset(page, 0, sizeof(page));
 	page_mapped = fail_bind = false;
@@ -303,12 +353,93 @@ static void test_dead_domain_skips_hypercalls(void **state)
 	hv_xen_close(x);
 }
 
+static uint32_t arg32(unsigned off)
+{
+	uint32_t v;
+
+	memcpy(&v, last_arg + off, sizeof(v));
+	return v;
+}
+
+static uint64_t arg64(unsigned off)
+{
+	uint64_t v;
+
+	memcpy(&v, last_arg + off, sizeof(v));
+	return v;
+}
+
+static void test_kernel_fast_path_args(void **state)
+{
+	struct hv_xen *x;
+	struct hv_dom *d;
+	uint32_t ports[NR_VCPUS];
+
+	assert_int_equal(hv_xen_open(&x), 0);
+	assert_int_equal(hv_xen_dom_open(x, 7, &d), 0);
+	assert_int_equal(d->ops->ioreq_create(d), 0);
+	assert_int_equal(d->ops->enable(d), 0);
+
+	/* irqfd: _IOW('P', 8, 24) with a whole set_irq_level dm_op. */
+	assert_int_equal(d->ops->irqfd(d, 33, 41, true), 0);
+	assert_int_equal(last_req, 0x40185008ul);
+	assert_int_equal(arg32(8), sizeof(struct xen_dm_op));
+	assert_int_equal(arg32(12), 41);
+	assert_int_equal(arg32(16), 0);
+	assert_int_equal(last_arg[20] | (last_arg[21] << 8), 7);
+	assert_int_equal(last_dm_op.op, XEN_DMOP_set_irq_level);
+	assert_int_equal(last_dm_op.u.set_irq_level.irq, 33);
+	assert_int_equal(last_dm_op.u.set_irq_level.level, 1);
+	assert_int_equal(d->ops->irqfd(d, 33, 41, false), 0);
+	assert_int_equal(arg32(16), 1);	/* deassign */
+
+	/* ioeventfd: _IOW('P', 9, 48), the ioreq page and the local ports. */
+	assert_int_equal(d->ops->ioeventfd(d, 0x2000050, 1, 42, true), 0);
+	assert_int_equal(last_req, 0x40305009ul);
+	assert_ptr_equal((void *)(uintptr_t)arg64(0), page);
+	memcpy(ports, (void *)(uintptr_t)arg64(8), sizeof(ports));
+	assert_int_equal(ports[0], 1100);
+	assert_int_equal(ports[2], 1102);
+	assert_int_equal(arg64(16), 0x2000050);
+	assert_int_equal(arg32(24), 4);
+	assert_int_equal(arg32(28), 42);
+	assert_int_equal(arg32(32), NR_VCPUS);
+	assert_int_equal(arg32(36), 1);
+	assert_int_equal(arg32(40), 0);
+	assert_int_equal(last_arg[44] | (last_arg[45] << 8), 7);
+	d->ops->destroy(d);
+	hv_xen_close(x);
+}
+
+static void test_kernel_without_fast_path(void **state)
+{
+	struct hv_xen *x;
+	struct hv_dom *d;
+
+	assert_int_equal(hv_xen_open(&x), 0);
+	assert_int_equal(hv_xen_dom_open(x, 7, &d), 0);
+	assert_int_equal(d->ops->ioreq_create(d), 0);
+	assert_int_equal(d->ops->enable(d), 0);
+	/* Debian 12's 6.1: the ioctl is unknown. */
+	ioctl_errno = ENOTTY;
+	assert_int_equal(d->ops->irqfd(d, 33, 41, true), -EOPNOTSUPP);
+	assert_int_equal(nr_ioctls, 1);
+	/* Asked once: afterwards the userspace relay, without ioctls. */
+	assert_int_equal(d->ops->ioeventfd(d, 0x2000050, 0, 42, true),
+	    -EOPNOTSUPP);
+	assert_int_equal(nr_ioctls, 1);
+	d->ops->destroy(d);
+	hv_xen_close(x);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(test_setup_order, setup),
 		cmocka_unit_test_setup(test_bind_failure_unwinds, setup),
 		cmocka_unit_test_setup(test_dead_domain_skips_hypercalls, setup),
+		cmocka_unit_test_setup(test_kernel_fast_path_args, setup),
+		cmocka_unit_test_setup(test_kernel_without_fast_path, setup),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

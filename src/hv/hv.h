@@ -53,6 +53,15 @@ struct hv_ops {
 	 * (/dev/xen/privcmd); NULL where guest RAM is an fd already (sim).
 	 */
 	int (*xen_mmap_fd)(struct hv_dom *d);
+	/*
+	 * Kernel fast path (Linux 6.7+ privcmd, CONFIG_XEN_PRIVCMD_EVENTFD):
+	 * the kernel signals @fd on a guest QueueNotify write of @queue at
+	 * @addr (ioeventfd), or injects SPI @irq when @fd is signalled
+	 * (irqfd). -EOPNOTSUPP where the kernel lacks it; NULL in the sim.
+	 */
+	int (*ioeventfd)(struct hv_dom *d, uint64_t addr, uint32_t queue, int fd,
+	    bool assign);
+	int (*irqfd)(struct hv_dom *d, unsigned irq, int fd, bool assign);
 	/* Map guest RAM (once per domain): fills d->mem. */
 	int (*map_memory)(struct hv_dom *d);
 	/* The toolstack may now start the guest (sim: SIM_CONNECTED). */

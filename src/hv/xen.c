@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 
 #include <xendevicemodel.h>
@@ -34,8 +35,39 @@
 /* The 4.17 sync page holds 4096 / 32 slots. */
 #define XEN_MAX_VCPUS		128u
 
+/*
+ * privcmd eventfd ioctls (Linux 6.7 uapi xen/privcmd.h; not in Debian 12's
+ * 6.1 headers). Layouts: reference xen-interfaces.md 6.1.
+ */
+struct xvd_privcmd_irqfd {
+	uint64_t dm_op;		/* user pointer to a struct xen_dm_op */
+	uint32_t size;
+	uint32_t fd;
+	uint32_t flags;		/* bit0: deassign */
+	uint16_t dom;
+	uint8_t pad[2];
+};
+struct xvd_privcmd_ioeventfd {
+	uint64_t ioreq;		/* user VA of the sync ioreq page */
+	uint64_t ports;		/* user pointer to u32[vcpus] local ports */
+	uint64_t addr;
+	uint32_t addr_len;
+	uint32_t event_fd;
+	uint32_t vcpus;
+	uint32_t vq;
+	uint32_t flags;		/* bit0: deassign */
+	uint16_t dom;
+	uint8_t pad[2];
+};
+_Static_assert(sizeof(struct xvd_privcmd_irqfd) == 24, "privcmd_irqfd");
+_Static_assert(sizeof(struct xvd_privcmd_ioeventfd) == 48, "privcmd_ioeventfd");
+#define XVD_IOCTL_PRIVCMD_IRQFD _IOW('P', 8, struct xvd_privcmd_irqfd)
+#define XVD_IOCTL_PRIVCMD_IOEVENTFD _IOW('P', 9, struct xvd_privcmd_ioeventfd)
+#define XVD_PRIVCMD_DEASSIGN 1u
+
 struct hv_xen {
-	int privcmd_fd;		/* for XEN_MMAP back-ends, opened on demand */
+	int privcmd_fd;		/* XEN_MMAP back-ends and eventfd ioctls */
+	bool no_eventfd;	/* the kernel said no once: userspace relay */
 	xendevicemodel_handle *dm;
 	xenforeignmemory_handle *fmem;
 	xc_interface *xc;
@@ -341,13 +373,83 @@ static int xen_map_memory(struct hv_dom *d)
 	return rc;
 }
 
+static int xen_privcmd(struct hv_xen *x);
+
 static int xen_mmap_fd(struct hv_dom *d)
 {
-	struct hv_xen *x = to_xen(d)->x;
+	return xen_privcmd(to_xen(d)->x);
+}
 
+static int xen_privcmd(struct hv_xen *x)
+{
 	if (x->privcmd_fd < 0)
 		x->privcmd_fd = open("/dev/xen/privcmd", O_RDWR | O_CLOEXEC);
 	return x->privcmd_fd >= 0 ? x->privcmd_fd : -errno;
+}
+
+/* ENOTTY (old kernel), EOPNOTSUPP (no CONFIG_XEN_PRIVCMD_EVENTFD), ... */
+static int xen_eventfd_ioctl(struct hv_xen *x, unsigned long req, void *arg,
+    const char *what)
+{
+	int fd;
+
+	if (x->no_eventfd)
+		return -EOPNOTSUPP;
+	fd = xen_privcmd(x);
+	if (fd < 0)
+		return fd;
+	if (ioctl(fd, req, arg) == 0)
+		return 0;
+	if (errno == ENOTTY || errno == EOPNOTSUPP || errno == ENOSYS ||
+	    errno == EINVAL) {
+		log_info("kernel fast path unavailable (%s: %s; needs Linux"
+		    " 6.7+ with CONFIG_XEN_PRIVCMD_EVENTFD): userspace relay",
+		    what, strerror(errno));
+		x->no_eventfd = true;
+		return -EOPNOTSUPP;
+	}
+	return -errno;
+}
+
+static int xen_irqfd(struct hv_dom *d, unsigned irq, int fd, bool assign)
+{
+	struct xen_dom *xd = to_xen(d);
+	struct xen_dm_op op;
+	struct xvd_privcmd_irqfd a;
+
+	memset(&op, 0, sizeof(op));
+	op.op = XEN_DMOP_set_irq_level;
+	op.u.set_irq_level.irq = irq;
+	op.u.set_irq_level.level = 1;
+	memset(&a, 0, sizeof(a));
+	a.dm_op = (uintptr_t)&op;	/* copied by the kernel at assign */
+	a.size = sizeof(op);
+	a.fd = (uint32_t)fd;
+	a.flags = assign ? 0 : XVD_PRIVCMD_DEASSIGN;
+	a.dom = (uint16_t)d->domid;
+	return xen_eventfd_ioctl(xd->x, XVD_IOCTL_PRIVCMD_IRQFD, &a, "irqfd");
+}
+
+static int xen_ioeventfd(struct hv_dom *d, uint64_t addr, uint32_t queue,
+    int fd, bool assign)
+{
+	struct xen_dom *xd = to_xen(d);
+	struct xvd_privcmd_ioeventfd a;
+
+	if (xd->nr_bound != d->nr_vcpus)
+		return -EINVAL;
+	memset(&a, 0, sizeof(a));
+	a.ioreq = (uintptr_t)d->iopage;
+	a.ports = (uintptr_t)xd->local_port;
+	a.addr = addr;
+	a.addr_len = 4;
+	a.event_fd = (uint32_t)fd;
+	a.vcpus = d->nr_vcpus;
+	a.vq = queue;
+	a.flags = assign ? 0 : XVD_PRIVCMD_DEASSIGN;
+	a.dom = (uint16_t)d->domid;
+	return xen_eventfd_ioctl(xd->x, XVD_IOCTL_PRIVCMD_IOEVENTFD, &a,
+	    "ioeventfd");
 }
 
 static int xen_connected(struct hv_dom *d, int status)
@@ -392,6 +494,8 @@ static const struct hv_ops xen_ops = {
 	.notify = xen_notify,
 	.set_irq = xen_set_irq,
 	.xen_mmap_fd = xen_mmap_fd,
+	.ioeventfd = xen_ioeventfd,
+	.irqfd = xen_irqfd,
 	.map_memory = xen_map_memory,
 	.connected = xen_connected,
 	.destroy = xen_destroy,

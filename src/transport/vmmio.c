@@ -213,7 +213,9 @@ static uint32_t reg_read(struct vmmio *m, uint32_t off)
 			return hi32(m->device_features);
 		return 0;
 	case VIRTIO_MMIO_INTERRUPT_STATUS:
-		return m->interrupt_status;
+		/* Kernel irqfd injects without us: a used buffer may be why. */
+		return m->interrupt_status |
+		    (m->vring_irq_external ? VMMIO_INT_VRING : 0);
 	case VIRTIO_MMIO_STATUS:
 		return m->status;
 	case VIRTIO_MMIO_SHM_LEN_LOW:

@@ -63,6 +63,11 @@ struct vmmio {
 	uint32_t shm_sel;
 	uint32_t config_len;
 	uint8_t config[VMMIO_CONFIG_MAX];
+	/*
+	 * Queue interrupts are injected by the kernel (privcmd irqfd), unseen
+	 * here: InterruptStatus then always reports the VRING bit.
+	 */
+	bool vring_irq_external;
 };
 
 enum vmmio_act_kind {
