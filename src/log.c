@@ -11,11 +11,14 @@
 
 static enum log_level log_level = LOG_LVL_INFO;
 static bool log_syslog;
+static bool log_journal;	/* stderr is the journal: <N> level prefixes */
 
 void log_init(enum log_level level, bool use_syslog)
 {
 	log_level = level;
 	log_syslog = use_syslog;
+	/* systemd sets JOURNAL_STREAM when stderr is connected to journald. */
+	log_journal = getenv("JOURNAL_STREAM") != NULL;
 	if (use_syslog)
 		openlog("xen-vhostd", LOG_PID | LOG_NDELAY, LOG_DAEMON);
 }
@@ -59,8 +62,10 @@ static void vlog(enum log_level lvl, int err, const char *fmt, va_list ap)
 		snprintf(msg + n, sizeof(msg) - (size_t)n, ": %s", strerror(err));
 	if (log_syslog)
 		syslog(prio[lvl], "%s", msg);
+	else if (log_journal)
+		fprintf(stderr, "<%d>%s\n", prio[lvl], msg);
 	else
-		fprintf(stderr, "<%d>xen-vhostd: %s\n", prio[lvl], msg);
+		fprintf(stderr, "xen-vhostd: %s\n", msg);
 }
 
 void log_warn(const char *fmt, ...)
