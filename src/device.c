@@ -128,16 +128,28 @@ const char *xvd_mem_mode_name(enum xvd_mem_mode m)
 	    m == XVD_MEM_XEN_MMAP ? "xen-mmap" : "auto";
 }
 
-/* Guest memory seen through the hypervisor layer's mapping of guest RAM. */
+/*
+ * Guest memory for shadow queues: grant addresses (bit 63) mapped per use,
+ * other addresses through the hypervisor layer's mapping of guest RAM.
+ */
 static void *hv_mem_map(void *ctx, uint64_t gpa, uint64_t len, bool writable,
     void **cookie)
 {
+	struct hv_dom *hv = ctx;
+
 	*cookie = NULL;
-	return hv_gpa_to_hva(ctx, gpa, len);
+	if ((gpa & HV_GRANT_ADDR_BIT) != 0)
+		return hv->ops->grant_map != NULL ?
+		    hv->ops->grant_map(hv, gpa, len, writable, cookie) : NULL;
+	return hv_gpa_to_hva(hv, gpa, len);
 }
 
 static void hv_mem_unmap(void *ctx, void *cookie)
 {
+	struct hv_dom *hv = ctx;
+
+	if (cookie != NULL && hv->ops->grant_unmap != NULL)
+		hv->ops->grant_unmap(hv, cookie);
 }
 
 static const struct vq_mem_ops hv_mem_ops = {
@@ -529,7 +541,9 @@ static int device_set_inflight(struct xvd_device *dev)
  */
 static int device_backend_setup(struct xvd_device *dev, bool restart)
 {
-	uint64_t f = vmmio_driver_features(&dev->mmio);
+	/* ACCESS_PLATFORM is ours (grants): to a back-end it means IOTLB. */
+	uint64_t f = vmmio_driver_features(&dev->mmio) &
+	    ~BIT64(VIRTIO_F_ACCESS_PLATFORM);
 
 	if (has_protocol(dev))
 		f |= BIT64(VHU_F_PROTOCOL_FEATURES);
@@ -556,7 +570,8 @@ static void device_start(struct xvd_device *dev)
 	}
 	dev->xen_mmap = false;
 	dev->shadow = false;
-	if (dev->cfg.mem_mode == XVD_MEM_SHADOW) {
+	if (dev->cfg.mem_mode == XVD_MEM_SHADOW || dev->cfg.grants) {
+		/* Grants are mapped per request: only shadow queues can. */
 		dev->shadow = true;
 	} else if (dev->cfg.mem_mode == XVD_MEM_AUTO &&
 	    guest_ram_shareable(dev->hv)) {
@@ -731,7 +746,8 @@ static void reconnect_schedule(struct xvd_device *dev)
 static void reconnect_cb(int fd, void *arg)
 {
 	struct xvd_device *dev = arg;
-	uint64_t want = vmmio_driver_features(&dev->mmio);
+	uint64_t want = vmmio_driver_features(&dev->mmio) &
+	    ~BIT64(VIRTIO_F_ACCESS_PLATFORM);
 
 	evloop_watch_del(dev->reconnect_w);
 	dev->reconnect_w = NULL;
@@ -870,18 +886,23 @@ static int backend_connect(struct xvd_device *dev, int timeout_ms)
 	}
 	if (cfg_len == 0)
 		cfg_len = device_default_config(dev, (uint32_t)nq, cfg);
+	f &= ~DEV_FEATURES_MASKED;
+	/* A grant-using Linux guest refuses a device without these two. */
+	if (dev->cfg.grants)
+		f |= BIT64(VIRTIO_F_ACCESS_PLATFORM) | BIT64(VIRTIO_F_VERSION_1);
 	if (dev->mmio.device_id == 0) {
-		vmmio_init(&dev->mmio, dt->virtio_id, f & ~DEV_FEATURES_MASKED,
-		    (uint32_t)nq, dt->queue_max, cfg_len);
+		vmmio_init(&dev->mmio, dt->virtio_id, f, (uint32_t)nq,
+		    dt->queue_max, cfg_len);
 	} else {
 		/* Reconnected: keep the register file, refresh config. */
-		dev->mmio.device_features = f & ~DEV_FEATURES_MASKED;
+		dev->mmio.device_features = f;
 	}
 	if (cfg_len != 0)
 		vmmio_config_update(&dev->mmio, 0, cfg, cfg_len, false);
 	dev->vhu_w = evloop_watch_add(vhu_client_fd(dev->vhu), vhu_cb, dev);
 	log_info("%s: back-end %s: features %#llx, protocol %#llx, %llu queues",
-	    dev->name, dev->cfg.socket, (unsigned long long)f,
+	    dev->name, dev->cfg.socket,
+	    (unsigned long long)dev->backend_features,
 	    (unsigned long long)pf, (unsigned long long)nq);
 	return 0;
 }

@@ -34,6 +34,11 @@ struct xvd_device_cfg {
 	int reply_timeout_ms;
 	enum xvd_mem_mode mem_mode;
 	size_t shadow_bytes;	/* shadow memfd size per device */
+	/*
+	 * The guest uses grants (grant_usage=1): offer ACCESS_PLATFORM (the
+	 * Linux guest requires it), map buffers per request, shadow queues.
+	 */
+	bool grants;
 	/* Called each time the guest driver sets DRIVER_OK and it worked. */
 	void (*on_driver_ok)(void *arg);
 	void *cb_arg;

@@ -233,14 +233,6 @@ static void xd_dev_add(unsigned kind, uint32_t domid, uint32_t devid,
 	/* Only a node libxl is still setting up; others are stale or ours. */
 	if (xdev.state != XS_STATE_INITIALISING)
 		return;
-	if (xdev.grant_usage && !xd.opts.force_foreign) {
-		log_warnx("dom%u %s%u: grant_usage=1 needs grant mapping, which"
-		    " this version lacks (use grant_usage=0 or"
-		    " --foreign-mapping): device ignored", domid,
-		    xdev.dt->name, devid);
-		xd_mark_bad(path);
-		return;
-	}
 	d = calloc(1, sizeof(*d));
 	if (d == NULL)
 		return;
@@ -262,6 +254,7 @@ static void xd_dev_add(unsigned kind, uint32_t domid, uint32_t devid,
 	cfg.reply_timeout_ms = xd.opts.reply_timeout_ms;
 	cfg.mem_mode = xd.opts.mem_mode;
 	cfg.shadow_bytes = xd.opts.shadow_bytes;
+	cfg.grants = xdev.grant_usage && !xd.opts.force_foreign;
 	cfg.on_driver_ok = xd_driver_ok;
 	cfg.cb_arg = d;
 	snprintf(cfg.socket, sizeof(cfg.socket), "%s/%s.sock%u",

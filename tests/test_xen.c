@@ -20,9 +20,11 @@
 #include <xendevicemodel.h>
 #include <xenevtchn.h>
 #include <xenforeignmemory.h>
+#include <xengnttab.h>
 
 #include <fcntl.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <xen/hvm/dm_op.h>
 
 #include "hv/hv.h"
@@ -75,6 +77,51 @@ int __wrap_ioctl(int fd, unsigned long req, ...)
 		errno = ioctl_errno;
 		return -1;
 	}
+	return 0;
+}
+
+/* gntdev: grants map into this buffer, one page per ref. */
+static uint8_t grant_pages[4][4096] __attribute__((aligned(4096)));
+static uint32_t last_refs[8], last_count, last_domid, unmapped_count;
+static int last_prot;
+static void *unmapped_va;
+
+xengnttab_handle *__wrap_xengnttab_open(struct xentoollog_logger *l,
+    unsigned f);
+int __wrap_xengnttab_close(xengnttab_handle *h);
+void *__wrap_xengnttab_map_domain_grant_refs(xengnttab_handle *h,
+    uint32_t count, uint32_t domid, uint32_t *refs, int prot);
+int __wrap_xengnttab_unmap(xengnttab_handle *h, void *va, uint32_t count);
+
+xengnttab_handle *__wrap_xengnttab_open(struct xentoollog_logger *l,
+    unsigned f)
+{
+	return (xengnttab_handle *)&fake_handle;
+}
+
+int __wrap_xengnttab_close(xengnttab_handle *h)
+{
+	return 0;
+}
+
+void *__wrap_xengnttab_map_domain_grant_refs(xengnttab_handle *h,
+    uint32_t count, uint32_t domid, uint32_t *refs, int prot)
+{
+	last_count = count;
+	last_domid = domid;
+	last_prot = prot;
+	memcpy(last_refs, refs, (count < 8 ? count : 8) * sizeof(*refs));
+	if (count > 4 || refs[0] == 666) {
+		errno = EINVAL;
+		return NULL;
+	}
+	return grant_pages;
+}
+
+int __wrap_xengnttab_unmap(xengnttab_handle *h, void *va, uint32_t count)
+{
+	unmapped_va = va;
+	unmapped_count = count;
 	return 0;
 }
 
@@ -432,6 +479,49 @@ static void test_kernel_without_fast_path(void **state)
 	hv_xen_close(x);
 }
 
+static void test_grant_map(void **state)
+{
+	struct hv_xen *x;
+	struct hv_dom *d;
+	void *cookie, *p;
+
+	assert_int_equal(hv_xen_open(&x), 0);
+	assert_int_equal(hv_xen_dom_open(x, 7, &d), 0);
+	/* gref 5 at offset 0x10, 0x2000 bytes: refs 5, 6, 7. */
+	p = d->ops->grant_map(d, HV_GRANT_ADDR_BIT | (5u << 12) | 0x10, 0x2000,
+	    false, &cookie);
+	assert_ptr_equal(p, &grant_pages[0][0x10]);
+	assert_int_equal(last_count, 3);
+	assert_int_equal(last_refs[0], 5);
+	assert_int_equal(last_refs[2], 7);
+	assert_int_equal(last_domid, 7);
+	assert_int_equal(last_prot, PROT_READ);
+	d->ops->grant_unmap(d, cookie);
+	assert_ptr_equal(unmapped_va, grant_pages);
+	assert_int_equal(unmapped_count, 3);
+	/* Writable buffers are mapped writable. */
+	p = d->ops->grant_map(d, HV_GRANT_ADDR_BIT | (9u << 12), 4096, true,
+	    &cookie);
+	assert_non_null(p);
+	assert_int_equal(last_count, 1);
+	assert_int_equal(last_prot, PROT_READ | PROT_WRITE);
+	d->ops->grant_unmap(d, cookie);
+	/* Refused: not a grant address, empty, too long, revoked grant. */
+	assert_null(d->ops->grant_map(d, 0x40000000, 4096, false, &cookie));
+	assert_null(cookie);
+	assert_null(d->ops->grant_map(d, HV_GRANT_ADDR_BIT, 0, false, &cookie));
+	assert_null(d->ops->grant_map(d, HV_GRANT_ADDR_BIT, 8u << 20, false,
+	    &cookie));
+	assert_null(d->ops->grant_map(d, HV_GRANT_ADDR_BIT | (666u << 12), 64,
+	    false, &cookie));
+	assert_null(cookie);
+	/* gref numbers must not wrap around. */
+	assert_null(d->ops->grant_map(d, HV_GRANT_ADDR_BIT | 0x7ffffffffffff000ull,
+	    8192, false, &cookie));
+	d->ops->destroy(d);
+	hv_xen_close(x);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -440,6 +530,7 @@ int main(void)
 		cmocka_unit_test_setup(test_dead_domain_skips_hypercalls, setup),
 		cmocka_unit_test_setup(test_kernel_fast_path_args, setup),
 		cmocka_unit_test_setup(test_kernel_without_fast_path, setup),
+		cmocka_unit_test_setup(test_grant_map, setup),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -16,6 +16,9 @@
 #include <xen/xen.h>
 #include <xen/hvm/ioreq.h>
 
+/* Bit 63 of a guest DMA address marks a grant (XEN_GRANT_DMA_ADDR_OFF). */
+#define HV_GRANT_ADDR_BIT (UINT64_C(1) << 63)
+
 /* Guest RAM banks mapped into this process. */
 #define HV_MAX_MEM 4u
 
@@ -62,6 +65,15 @@ struct hv_ops {
 	int (*ioeventfd)(struct hv_dom *d, uint64_t addr, uint32_t queue, int fd,
 	    bool assign);
 	int (*irqfd)(struct hv_dom *d, unsigned irq, int fd, bool assign);
+	/*
+	 * Grants: guest addresses with bit 63 set (Linux grant DMA ops:
+	 * gref = (addr & ~bit63) >> 12, consecutive for larger buffers). Map
+	 * [addr, addr+len) read-only or writable; *cookie goes to grant_unmap.
+	 * NULL on failure (bad or revoked grant). NULL ops in the sim.
+	 */
+	void *(*grant_map)(struct hv_dom *d, uint64_t addr, uint64_t len,
+	    bool writable, void **cookie);
+	void (*grant_unmap)(struct hv_dom *d, void *cookie);
 	/* Map guest RAM (once per domain): fills d->mem. */
 	int (*map_memory)(struct hv_dom *d);
 	/* The toolstack may now start the guest (sim: SIM_CONNECTED). */

@@ -18,6 +18,7 @@
 #include <xendevicemodel.h>
 #include <xenevtchn.h>
 #include <xenforeignmemory.h>
+#include <xengnttab.h>
 #include <xen/hvm/dm_op.h>
 #include <xen/memory.h>
 
@@ -68,6 +69,7 @@ _Static_assert(sizeof(struct xvd_privcmd_ioeventfd) == 48, "privcmd_ioeventfd");
 struct hv_xen {
 	int privcmd_fd;		/* XEN_MMAP back-ends and eventfd ioctls */
 	bool no_eventfd;	/* the kernel said no once: userspace relay */
+	xengnttab_handle *gnt;	/* opened on the first grant map */
 	xendevicemodel_handle *dm;
 	xenforeignmemory_handle *fmem;
 	xc_interface *xc;
@@ -127,6 +129,8 @@ void hv_xen_close(struct hv_xen *x)
 	if (x->dm != NULL)
 		xendevicemodel_close(x->dm);
 	fd_close(&x->privcmd_fd);
+	if (x->gnt != NULL)
+		xengnttab_close(x->gnt);
 	free(x);
 }
 
@@ -452,6 +456,58 @@ static int xen_ioeventfd(struct hv_dom *d, uint64_t addr, uint32_t queue,
 	    "ioeventfd");
 }
 
+/*
+ * Why 1024 pages: a bound on one buffer's mapping (4 MiB), far above what a
+ * virtio driver maps per descriptor; it also lets the page count ride in
+ * the low 12 bits of the page-aligned cookie.
+ */
+#define XEN_GRANT_MAX_PAGES 1024u
+
+static void *xen_grant_map(struct hv_dom *d, uint64_t addr, uint64_t len,
+    bool writable, void **cookie)
+{
+	struct hv_xen *x = to_xen(d)->x;
+	uint64_t off = addr & 0xfff, first, count;
+	uint32_t refs[XEN_GRANT_MAX_PAGES];
+	uint8_t *va;
+
+	*cookie = NULL;
+	if ((addr & HV_GRANT_ADDR_BIT) == 0 || len == 0 ||
+	    len > (uint64_t)XEN_GRANT_MAX_PAGES << XEN_PAGE_SHIFT)
+		return NULL;
+	first = (addr & ~HV_GRANT_ADDR_BIT) >> XEN_PAGE_SHIFT;
+	count = (off + len + 0xfff) >> XEN_PAGE_SHIFT;
+	if (count > XEN_GRANT_MAX_PAGES || first > UINT32_MAX - count)
+		return NULL;
+	if (x->gnt == NULL) {
+		x->gnt = xengnttab_open(NULL, 0);
+		if (x->gnt == NULL) {
+			log_warn("cannot open gntdev");
+			return NULL;
+		}
+	}
+	for (uint64_t i = 0; i < count; i++)
+		refs[i] = (uint32_t)(first + i);
+	va = xengnttab_map_domain_grant_refs(x->gnt, (uint32_t)count, d->domid,
+	    refs, writable ? PROT_READ | PROT_WRITE : PROT_READ);
+	if (va == NULL)
+		return NULL;
+	*cookie = (void *)((uintptr_t)va | (uintptr_t)(count - 1));
+	return va + off;
+}
+
+static void xen_grant_unmap(struct hv_dom *d, void *cookie)
+{
+	struct hv_xen *x = to_xen(d)->x;
+	uintptr_t c = (uintptr_t)cookie;
+
+	if (c == 0 || x->gnt == NULL)
+		return;
+	/* Unmapped before the request completes: the guest may then revoke. */
+	xengnttab_unmap(x->gnt, (void *)(c & ~(uintptr_t)0xfff),
+	    (uint32_t)(c & 0xfff) + 1);
+}
+
 static int xen_connected(struct hv_dom *d, int status)
 {
 	/* The xenbus state handshake lives with xenstore discovery. */
@@ -495,6 +551,8 @@ static const struct hv_ops xen_ops = {
 	.set_irq = xen_set_irq,
 	.xen_mmap_fd = xen_mmap_fd,
 	.ioeventfd = xen_ioeventfd,
+	.grant_map = xen_grant_map,
+	.grant_unmap = xen_grant_unmap,
 	.irqfd = xen_irqfd,
 	.map_memory = xen_map_memory,
 	.connected = xen_connected,
