@@ -5,7 +5,7 @@
 XVD_PACKAGES=(
 	gcc clang libclang-rt-14-dev meson ninja-build pkg-config
 	libxen-dev libevent-dev libcmocka-dev
-	qemu-system-common
+	qemu-system-common python3
 )
 
 xvd_install_deps() {

@@ -109,6 +109,33 @@ const struct xvd_device_stats *device_stats(const struct xvd_device *dev)
 	return &dev->st;
 }
 
+void device_info(const struct xvd_device *dev, struct xvd_device_info *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->name = dev->name;
+	out->type = dev->cfg.dt->name;
+	out->socket = dev->cfg.socket;
+	out->base = dev->cfg.base;
+	out->irq = dev->cfg.irq;
+	out->backend = dev->vhu != NULL ? "connected" :
+	    dev->recovering ? "reconnecting" : "absent";
+	out->memory = !dev->running ? "-" : dev->shadow ? "shadow" :
+	    dev->xen_mmap ? "xen-mmap" : "zero-copy";
+	out->status = dev->mmio.status;
+	out->features = dev->mmio.driver_features;
+	out->nr_queues = dev->mmio.nr_queues;
+	for (uint32_t i = 0; i < dev->mmio.nr_queues && i < 16; i++) {
+		out->q[i].num = dev->mmio.q[i].num;
+		out->q[i].ready = dev->mmio.q[i].ready;
+		out->q[i].started = dev->q[i].started;
+		out->q[i].kernel_fast_path = dev->q[i].ioeventfd ||
+		    dev->q[i].irqfd;
+		out->q[i].shadow_inflight = dev->q[i].svq != NULL ?
+		    shadow_vq_inflight(dev->q[i].svq) : 0;
+	}
+	out->st = dev->st;
+}
+
 int xvd_mem_mode_parse(const char *s, enum xvd_mem_mode *out)
 {
 	if (strcmp(s, "auto") == 0)

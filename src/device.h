@@ -63,6 +63,27 @@ void device_destroy(struct xvd_device *dev);
 void device_mmio(struct xvd_device *dev, uint64_t off, unsigned size,
     bool is_write, uint64_t *data);
 
+/* A snapshot for the control socket. */
+struct xvd_device_info {
+	const char *name;	/* "dom3 blk0" */
+	const char *type;	/* "blk" */
+	const char *socket;
+	uint64_t base;
+	uint32_t irq;
+	const char *backend;	/* "connected", "reconnecting", "absent" */
+	const char *memory;	/* "zero-copy", "xen-mmap", "shadow", "-" */
+	uint32_t status;	/* virtio status register */
+	uint64_t features;	/* negotiated with the driver */
+	uint32_t nr_queues;
+	struct {
+		uint32_t num;
+		bool ready, started, kernel_fast_path;
+		unsigned shadow_inflight;
+	} q[16];
+	struct xvd_device_stats st;
+};
+void device_info(const struct xvd_device *dev, struct xvd_device_info *out);
+
 uint64_t device_base(const struct xvd_device *dev);
 const char *device_name(const struct xvd_device *dev);
 const struct xvd_device_stats *device_stats(const struct xvd_device *dev);

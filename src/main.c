@@ -11,8 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "ctl.h"
 #include "device.h"
 #include "devtab.h"
 #include "evloop.h"
@@ -24,6 +26,8 @@
 #include "xsdisc.h"
 #include "xvd/sim_proto.h"
 
+#define XVD_CTL_DEFAULT "/run/xen-vhostd/ctl.sock"
+
 #ifndef XVD_VERSION
 #define XVD_VERSION "0.1.0"
 #endif
@@ -32,6 +36,7 @@
 struct opts {
 	const char *socket_dir;
 	const char *sim_path;
+	const char *ctl_path;
 	int connect_timeout_ms;
 	int reply_timeout_ms;
 	int verbose;
@@ -73,6 +78,8 @@ static void usage(FILE *f)
 "      --sim PATH             serve simulated guests connecting to PATH\n"
 "                             (the simulated Xen used by the tests)\n"
 "                             instead of Xen guests found in xenstore\n"
+"      --control PATH         control socket for xen-vhostctl (Xen mode\n"
+"                             default: " XVD_CTL_DEFAULT ")\n"
 "      --connect-timeout MS   how long to retry a back-end connect (10000)\n"
 "      --reply-timeout MS     how long to wait for a back-end reply (5000)\n"
 "      --memory MODE          how back-ends reach guest memory: auto (guest\n"
@@ -110,10 +117,11 @@ static int parse_uint(const char *s, int *out)
 static void parse_opts(int argc, char **argv)
 {
 	enum { OPT_SIM = 256, OPT_CONNECT, OPT_REPLY, OPT_MEMORY, OPT_SHADOW,
-		OPT_FOREIGN };
+		OPT_FOREIGN, OPT_CTL };
 	static const struct option lopts[] = {
 		{ "socket-path", required_argument, NULL, 's' },
 		{ "sim", required_argument, NULL, OPT_SIM },
+		{ "control", required_argument, NULL, OPT_CTL },
 		{ "connect-timeout", required_argument, NULL, OPT_CONNECT },
 		{ "reply-timeout", required_argument, NULL, OPT_REPLY },
 		{ "memory", required_argument, NULL, OPT_MEMORY },
@@ -133,6 +141,9 @@ static void parse_opts(int argc, char **argv)
 			break;
 		case OPT_SIM:
 			opts.sim_path = optarg;
+			break;
+		case OPT_CTL:
+			opts.ctl_path = optarg;
 			break;
 		case OPT_CONNECT:
 			if (parse_uint(optarg, &opts.connect_timeout_ms) < 0)
@@ -308,6 +319,27 @@ fail:
 	free(s);
 }
 
+static void sim_foreach(void (*cb)(struct xvd_guest *g, void *arg), void *arg)
+{
+	for (struct served *s = served_list; s != NULL; s = s->next)
+		cb(s->g, arg);
+}
+
+static void start_ctl(ctl_foreach_fn foreach, const char *dflt)
+{
+	const char *path = opts.ctl_path != NULL ? opts.ctl_path : dflt;
+	int rc;
+
+	if (path == NULL)
+		return;
+	if (opts.ctl_path == NULL)
+		(void)mkdir("/run/xen-vhostd", 0700);
+	rc = ctl_start(path, foreach);
+	if (rc < 0)
+		log_warnx("control socket %s: %s (xen-vhostctl unavailable)",
+		    path, strerror(-rc));
+}
+
 static void signal_cb(int sig, void *arg)
 {
 	log_info("signal %d: shutting down", sig);
@@ -344,7 +376,9 @@ int main(int argc, char **argv)
 			fatalx("cannot start xenstore discovery");
 		log_info("xen-vhostd %s: serving Xen guests, back-ends in %s",
 		    XVD_VERSION, opts.socket_dir);
+		start_ctl(xd_foreach, XVD_CTL_DEFAULT);
 		evloop_run();
+		ctl_stop();
 		xd_stop();
 		hv_xen_close(xen);
 		goto out;
@@ -359,8 +393,10 @@ int main(int argc, char **argv)
 		fatalx("cannot watch %s", opts.sim_path);
 	log_info("xen-vhostd %s: simulated Xen on %s, back-ends in %s",
 	    XVD_VERSION, opts.sim_path, opts.socket_dir);
+	start_ctl(sim_foreach, NULL);
 
 	evloop_run();
+	ctl_stop();
 
 	while (served_list != NULL)
 		served_free(served_list);

@@ -418,6 +418,12 @@ fail:
 	return -EIO;
 }
 
+void xd_foreach(void (*cb)(struct xvd_guest *g, void *arg), void *arg)
+{
+	for (struct xd_guest *xg = xd.guests; xg != NULL; xg = xg->next)
+		cb(xg->g, arg);
+}
+
 void xd_stop(void)
 {
 	while (xd.guests != NULL)

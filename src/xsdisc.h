@@ -24,6 +24,9 @@ struct xd_opts {
 
 /* Open xenstore and watch this domain's backend directories. */
 int xd_start(struct hv_xen *x, const struct xd_opts *opts);
+struct xvd_guest;
+/* cb(guest, arg) for every served guest (control socket). */
+void xd_foreach(void (*cb)(struct xvd_guest *g, void *arg), void *arg);
 /* Release every guest (state Closed for each device) and close xenstore. */
 void xd_stop(void);
 

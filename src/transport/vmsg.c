@@ -40,7 +40,7 @@
 #define PING_LEN		4u
 #define EVENT_DEVICE_LEN	4u	/* dev_num, state */
 #define FFA_VERSION_REQ_LEN	12u	/* bus_version, revision, ffa_version */
-#define FFA_VERSION_RESP_LEN	22u	/* + features, bus_features, max_areas */
+#define FFA_VERSION_RESP_LEN	22u	/* + features, bus features, areas */
 #define FFA_AREA_SHARE_LEN	26u
 #define FFA_AREA_UNSHARE_LEN	2u
 #define FFA_AREA_RESP_LEN	4u	/* area_id, result */
@@ -670,7 +670,8 @@ static bool h_ffa_event_configure(struct vmsg_call *c)
 	}
 	if (c->req[1] == 0 && method < 8 &&
 	    (b->event_methods & (1u << method)) != 0 &&
-	    (method != VMSG_FFA_EV_NOTIF || notif_id <= VMSG_FFA_NOTIF_ID_MAX)) {
+	    (method != VMSG_FFA_EV_NOTIF ||
+	    notif_id <= VMSG_FFA_NOTIF_ID_MAX)) {
 		b->event_configured = true;
 		b->event_method = method;
 		b->notif_id = method == VMSG_FFA_EV_NOTIF ? notif_id : 0;
@@ -980,7 +981,8 @@ int vmsg_bus_init(struct vmsg_bus *b, uint32_t max_msg, bool ffa)
 		b->max_msg = min_u32(b->max_msg, VMSG_FFA_MAX_MSG);
 		b->ffa_version = VMSG_FFA_VERSION_1_2;
 		/* Xen VM-to-VM FF-A: indirect messages only (no direct). */
-		b->bus_features = VMSG_FFA_F_INDIRECT_RX | VMSG_FFA_F_INDIRECT_TX;
+		b->bus_features = VMSG_FFA_F_INDIRECT_RX |
+		    VMSG_FFA_F_INDIRECT_TX;
 		b->event_methods = 1u << VMSG_FFA_EV_POLL |
 		    1u << VMSG_FFA_EV_NOTIF | 1u << VMSG_FFA_EV_INDIRECT;
 	}
@@ -1083,24 +1085,29 @@ enum vmsg_rc vmsg_bus_handle(struct vmsg_bus *b, const uint8_t *in,
 	if (!(h.type & VMSG_TYPE_BUS)) {
 		if (b->ffa && !b->negotiated)
 			return bus_refuse(b, &h, out, cap, out_len, why,
-			    "transport message before FF-A VERSION negotiation");
+			    "transport message before FF-A negotiation");
 		if (!bus_present(b, h.dev_num))
 			return bus_refuse(b, &h, out, cap, out_len, why,
 			    "transport message for a device not on the bus");
 		return VMSG_ROUTE;
 	}
 
-	if (h.dev_num != 0)
-		return bus_refuse(b, &h, out, cap, out_len, why,
-		    "bus message with a non-zero dev_num");
+	/*
+	 * Device-to-driver messages (ERROR, AREA_RELEASE, EVENT_DEVICE) are
+	 * dropped before anything could answer them: never ERROR an ERROR.
+	 */
 	desc = vmsg_proto_lookup(b->proto, VMSG_CLASS_BUS, h.msg_id, b->ffa);
-	if (desc == NULL)
-		return bus_refuse(b, &h, out, cap, out_len, why,
-		    "unknown bus message id");
-	if (desc->dir == VMSG_DIR_TO_DRV || desc->handle == NULL) {
+	if (desc != NULL &&
+	    (desc->dir == VMSG_DIR_TO_DRV || desc->handle == NULL)) {
 		*why = "device-to-driver bus message received by the device";
 		return VMSG_NONE;
 	}
+	if (h.dev_num != 0)
+		return bus_refuse(b, &h, out, cap, out_len, why,
+		    "bus message with a non-zero dev_num");
+	if (desc == NULL)
+		return bus_refuse(b, &h, out, cap, out_len, why,
+		    "unknown bus message id");
 	if (b->ffa && !b->negotiated && h.msg_id != VMSG_FFA_VERSION &&
 	    h.msg_id != VMSG_FFA_RESET)
 		return bus_refuse(b, &h, out, cap, out_len, why,

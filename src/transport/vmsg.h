@@ -112,9 +112,9 @@
 
 /* Return values of vmsg_handle() / vmsg_bus_handle(). */
 enum vmsg_rc {
-	VMSG_NONE = 0,		/* nothing to send: event done, or dropped (*why) */
+	VMSG_NONE = 0,		/* nothing to send: event done, or dropped */
 	VMSG_REPLY = 1,		/* out holds one frame to send to the driver */
-	VMSG_ROUTE = 2,		/* bus only: a transport frame for hdr->dev_num */
+	VMSG_ROUTE = 2,		/* bus only: transport frame for hdr->dev_num */
 };
 
 struct vmsg_hdr {
@@ -170,7 +170,7 @@ struct vmsg_proto {
 	size_t nr_transport;
 	const struct vmsg_msg_desc *bus;	/* generic bus messages */
 	size_t nr_bus;
-	const struct vmsg_msg_desc *ffa;	/* FF-A binding's bus messages */
+	const struct vmsg_msg_desc *ffa;	/* FF-A binding's bus msgs */
 	size_t nr_ffa;
 };
 
@@ -216,7 +216,8 @@ struct vmsg_dev {
 /*
  * vmsg_dev_init - bind a virtio-msg device to an initialised vmmio.
  * @uuid: 16 bytes reported by GET_DEVICE_INFO, or NULL for all zero
- * @max_msg: the bus max message size (clamped to VMSG_MAX_SIZE)
+ * @max_msg: the bus max message size (clamped to VMSG_MAX_SIZE); use the
+ *   bus's own vmsg_bus.max_msg (FF-A: 104) so events fit its queue
  * Returns 0, or -EINVAL when @max_msg is below proto->min_size (the
  * fixed responses would not fit).
  */
@@ -310,7 +311,8 @@ bool vmsg_bus_dev_present(const struct vmsg_bus *b, uint16_t dev_num);
  * A transport frame for a present device returns VMSG_ROUTE with *hdr
  * filled: pass it to that device's vmsg_handle(). On FF-A, requests that
  * cannot be served (before negotiation, unknown id, bad size, absent
- * device) are answered with an FF-A ERROR frame instead of being dropped.
+ * device) are answered with an FF-A ERROR frame instead of being dropped;
+ * *why is set then too, for the log.
  * @hdr: may be NULL when the caller parses the header itself.
  * The EVENT_POLL reply is a queued event frame (its own dev_num, token 0),
  * or a header-only EVENT_POLL response when nothing is queued.

@@ -705,7 +705,8 @@ static int take_one(struct shadow_vq *vq, const char **why)
 	if (vq->nr_free < nr_desc)
 		goto wait;
 	nr_blk = mem_blocks_for(bytes);
-	blk = bm_alloc(&vq->m->blocks, nr_blk, true);
+	/* First fit from the bottom: the pages in use stay few and resident. */
+	blk = bm_alloc(&vq->m->blocks, nr_blk, false);
 	if (blk == BM_NONE)
 		goto wait;
 	if (nr_w != 0) {

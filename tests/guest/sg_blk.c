@@ -112,7 +112,7 @@ static int slots_alloc(struct sg_blk *b, unsigned nr)
 	b->slot = calloc(nr, sizeof(*b->slot));
 	if (b->slot == NULL)
 		return sg_err(-ENOMEM, "allocate request slots");
-	p = sg_ram_alloc(b->vd.sim, (uint64_t)nr * SG_BLK_SLOT_STRIDE, &gpa);
+	p = sg_mem_alloc(b->vd.mem, (uint64_t)nr * SG_BLK_SLOT_STRIDE, &gpa);
 	if (p == NULL)
 		return -ENOMEM;
 	for (unsigned i = 0; i < nr; i++) {
@@ -125,12 +125,22 @@ static int slots_alloc(struct sg_blk *b, unsigned nr)
 		s->status_gpa = s->hdr_gpa + 16;
 	}
 	b->nr_slots = nr;
-	b->scratch = sg_ram_alloc(b->vd.sim, SG_PAGE_SIZE, &b->scratch_gpa);
+	b->scratch = sg_mem_alloc(b->vd.mem, SG_PAGE_SIZE, &b->scratch_gpa);
 	return b->scratch == NULL ? -ENOMEM : 0;
 }
 
 int sg_blk_open(struct sg_blk *b, struct sg_sim *sim, unsigned dev,
     uint64_t base, const struct sg_blk_opts *opts)
+{
+	int rc;
+
+	memset(b, 0, sizeof(*b));
+	if ((rc = sg_vdev_probe(&b->vd, sim, dev, base, 2)) < 0)
+		return rc;
+	return sg_blk_setup(b, opts);
+}
+
+int sg_blk_setup(struct sg_blk *b, const struct sg_blk_opts *opts)
 {
 	struct sg_vq_opts qo = { 0 };
 	uint64_t want = UINT64_C(1) << VIRTIO_F_VERSION_1 |
@@ -140,13 +150,11 @@ int sg_blk_open(struct sg_blk *b, struct sg_sim *sim, unsigned dev,
 	unsigned nr;
 	int rc;
 
-	memset(b, 0, sizeof(*b));
 	if (opts->indirect)
 		want |= UINT64_C(1) << VIRTIO_RING_F_INDIRECT_DESC;
 	if (opts->event_idx)
 		want |= UINT64_C(1) << VIRTIO_RING_F_EVENT_IDX;
-	if ((rc = sg_vdev_probe(&b->vd, sim, dev, base, 2)) < 0 ||
-	    (rc = sg_vdev_negotiate(&b->vd, want)) < 0 ||
+	if ((rc = sg_vdev_negotiate(&b->vd, want)) < 0 ||
 	    (rc = read_config(b)) < 0)
 		return rc;
 	qo.num = opts->queue_num;
@@ -167,7 +175,7 @@ int sg_blk_close(struct sg_blk *b)
 {
 	int rc = 0;
 
-	if (b->vd.sim != NULL && sg_sim_alive(b->vd.sim))
+	if (sg_vdev_alive(&b->vd))
 		rc = sg_vdev_reset(&b->vd);
 	sg_vdev_cleanup(&b->vd);
 	free(b->slot);
@@ -223,8 +231,7 @@ int sg_blk_submit(struct sg_blk *b, uint32_t type, uint64_t sector,
 		}
 	if (s == NULL)
 		return -EBUSY;
-	if (data_len != 0 && sg_gpa_to_ptr(b->vd.sim, data_gpa, data_len) ==
-	    NULL)
+	if (data_len != 0 && sg_mem_ptr(b->vd.mem, data_gpa, data_len) == NULL)
 		return sg_err(-EINVAL, "virtio-blk: %s buffer %#llx+%u not in"
 		    " guest RAM", type_name(type),
 		    (unsigned long long)data_gpa, data_len);
@@ -322,12 +329,24 @@ static int complete(struct sg_blk *b, const struct sg_used *u,
 	return 0;
 }
 
+int sg_blk_poll(struct sg_blk *b, struct sg_blk_done *d)
+{
+	struct sg_used u;
+	int rc;
+
+	memset(d, 0, sizeof(*d));
+	rc = sg_vq_get_used(b->vq, &u);
+	if (rc <= 0)
+		return rc;
+	rc = complete(b, &u, d);
+	return rc < 0 ? rc : 1;
+}
+
 int sg_blk_reap(struct sg_blk *b, struct sg_blk_done *d, int timeout_ms)
 {
 	uint64_t deadline = now_ms() + (uint64_t)(timeout_ms < 0 ? 0 :
 	    timeout_ms);
 	struct sg_used u;
-	uint32_t isr;
 	int rc;
 
 	memset(d, 0, sizeof(*d));
@@ -349,10 +368,8 @@ int sg_blk_reap(struct sg_blk *b, struct sg_blk_done *d, int timeout_ms)
 			return sg_err(-ETIMEDOUT, "virtio-blk: %u requests"
 			    " still in flight after %d ms",
 			    sg_blk_nr_inflight(b), timeout_ms);
-		rc = sg_wait_irq(b->vd.sim, b->vd.dev, (int)(deadline - now));
+		rc = sg_vdev_wait(&b->vd, (int)(deadline - now));
 		if (rc < 0)
-			return rc;
-		if ((rc = sg_vdev_interrupt(&b->vd, &isr)) < 0)
 			return rc;
 	}
 }

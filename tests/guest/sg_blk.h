@@ -57,12 +57,18 @@ struct sg_blk_done {
 };
 
 /*
- * sg_blk_open - probe the virtio-blk device @dev at @base, negotiate
- * VERSION_1, FLUSH, BLK_SIZE, SEG_MAX (+ INDIRECT_DESC, EVENT_IDX when
- * asked), read the config, set up queue 0, DRIVER_OK.
+ * sg_blk_open - probe the virtio-mmio virtio-blk device @dev at @base,
+ * then sg_blk_setup.
  */
 int sg_blk_open(struct sg_blk *b, struct sg_sim *sim, unsigned dev,
     uint64_t base, const struct sg_blk_opts *opts);
+/*
+ * sg_blk_setup - on b->vd, already probed by its transport (the rest of
+ * *b zeroed): negotiate VERSION_1, FLUSH, BLK_SIZE, SEG_MAX (+
+ * INDIRECT_DESC, EVENT_IDX when asked), read the config, set up queue 0,
+ * DRIVER_OK.
+ */
+int sg_blk_setup(struct sg_blk *b, const struct sg_blk_opts *opts);
 /* Reset the device (Status 0, read back 0) and free host memory. */
 int sg_blk_close(struct sg_blk *b);
 bool sg_blk_has(const struct sg_blk *b, unsigned feature_bit);
@@ -84,6 +90,11 @@ unsigned sg_blk_nr_inflight(const struct sg_blk *b);
  * -ETIMEDOUT when nothing completed.
  */
 int sg_blk_reap(struct sg_blk *b, struct sg_blk_done *d, int timeout_ms);
+/*
+ * sg_blk_poll - take one completed request without waiting: 1 with *d
+ * filled, 0 when none is there; -EIO as sg_blk_reap. No kick.
+ */
+int sg_blk_poll(struct sg_blk *b, struct sg_blk_done *d);
 
 /* Synchronous helpers: submit, kick, reap, status must be OK. */
 int sg_blk_io(struct sg_blk *b, uint32_t type, uint64_t sector,

@@ -100,8 +100,8 @@ int sg_fs_open(struct sg_fs *fs, struct sg_sim *sim, unsigned dev,
 	    (rc = sg_vq_setup(&fs->vd, SG_FS_REQUEST_QUEUE, &qo,
 	    &fs->req)) < 0)
 		return rc;
-	fs->out_page = sg_ram_alloc(sim, SG_PAGE_SIZE, &fs->out_gpa);
-	fs->in_page = sg_ram_alloc(sim, SG_PAGE_SIZE, &fs->in_gpa);
+	fs->out_page = sg_mem_alloc(fs->vd.mem, SG_PAGE_SIZE, &fs->out_gpa);
+	fs->in_page = sg_mem_alloc(fs->vd.mem, SG_PAGE_SIZE, &fs->in_gpa);
 	if (fs->out_page == NULL || fs->in_page == NULL)
 		return sg_err(-ENOMEM, "virtio-fs: guest RAM for requests");
 	return sg_vdev_driver_ok(&fs->vd);
@@ -111,7 +111,7 @@ int sg_fs_close(struct sg_fs *fs)
 {
 	int rc = 0;
 
-	if (fs->vd.sim != NULL && sg_sim_alive(fs->vd.sim))
+	if (sg_vdev_alive(&fs->vd))
 		rc = sg_vdev_reset(&fs->vd);
 	sg_vdev_cleanup(&fs->vd);
 	fs->hiprio = fs->req = NULL;
@@ -124,7 +124,6 @@ static int wait_used(struct sg_fs *fs, struct sg_vq *vq, const char *what,
 {
 	uint64_t deadline = now_ms() + SG_FS_TIMEOUT_MS;
 	bool notified;
-	uint32_t isr;
 	int rc;
 
 	if ((rc = sg_vq_kick(vq, &notified)) < 0)
@@ -141,18 +140,16 @@ static int wait_used(struct sg_fs *fs, struct sg_vq *vq, const char *what,
 		if (now >= deadline)
 			return sg_err(-ETIMEDOUT, "virtio-fs: %s not answered"
 			    " after %d ms", what, SG_FS_TIMEOUT_MS);
-		rc = sg_wait_irq(fs->vd.sim, fs->vd.dev, (int)(deadline - now));
+		rc = sg_vdev_wait(&fs->vd, (int)(deadline - now));
 		if (rc < 0)
 			return rc == -ETIMEDOUT ? sg_err(rc, "virtio-fs: %s:"
 			    " no interrupt", what) : rc;
-		if ((rc = sg_vdev_interrupt(&fs->vd, &isr)) < 0)
-			return rc;
 	}
 }
 
 static bool in_ram(struct sg_fs *fs, uint64_t gpa, uint32_t len)
 {
-	return len == 0 || sg_gpa_to_ptr(fs->vd.sim, gpa, len) != NULL;
+	return len == 0 || sg_mem_ptr(fs->vd.mem, gpa, len) != NULL;
 }
 
 int sg_fs_call(struct sg_fs *fs, const struct sg_fs_req *r,

@@ -48,10 +48,7 @@ struct sg_sim {
 	uint32_t domid;
 	unsigned nr_vcpus;
 
-	int ram_fd;
-	uint8_t *ram;
-	uint64_t ram_len;
-	uint64_t ram_next;	/* bump allocator: next free offset */
+	struct sg_mem ram;
 
 	unsigned nr_devs;
 	struct sim_dev dev[SIM_MAX_DEVS];
@@ -507,7 +504,7 @@ static struct sg_sim *sim_new(uint32_t domid, unsigned nr_vcpus)
 
 	if (s == NULL)
 		return NULL;
-	s->sock = s->ram_fd = s->iopage_fd = -1;
+	s->sock = s->ram.fd = s->iopage_fd = -1;
 	s->domid = domid;
 	s->nr_vcpus = nr_vcpus;
 	for (unsigned i = 0; i < SIM_MAX_DEVS; i++)
@@ -515,25 +512,6 @@ static struct sg_sim *sim_new(uint32_t domid, unsigned nr_vcpus)
 	for (unsigned v = 0; v < SIM_MAX_VCPUS; v++)
 		s->to_dm[v] = s->to_guest[v] = -1;
 	return s;
-}
-
-static int ram_create(struct sg_sim *s, uint64_t ram_bytes)
-{
-	void *p;
-
-	s->ram_fd = memfd_create("xvd-sim-ram", MFD_CLOEXEC);
-	if (s->ram_fd < 0)
-		return sg_err(-errno, "memfd for guest RAM");
-	if (ftruncate(s->ram_fd, (off_t)ram_bytes) < 0)
-		return sg_err(-errno, "size guest RAM (%llu bytes)",
-		    (unsigned long long)ram_bytes);
-	p = mmap(NULL, ram_bytes, PROT_READ | PROT_WRITE, MAP_SHARED,
-	    s->ram_fd, 0);
-	if (p == MAP_FAILED)
-		return sg_err(-errno, "map guest RAM");
-	s->ram = p;
-	s->ram_len = ram_bytes;
-	return 0;
 }
 
 /* Serve the device model until SIM_CONNECTED; bounded per message. */
@@ -589,7 +567,7 @@ int sg_sim_connect(const char *path, uint32_t domid, unsigned nr_vcpus,
 	s = sim_new(domid, nr_vcpus);
 	if (s == NULL)
 		return sg_err(-ENOMEM, "allocate domain");
-	rc = ram_create(s, ram_bytes);
+	rc = sg_mem_create(&s->ram, "xvd-sim-ram", SIM_RAM_BASE, ram_bytes);
 	if (rc < 0)
 		goto fail;
 	s->nr_devs = ndevs;
@@ -612,7 +590,7 @@ int sg_sim_connect(const char *path, uint32_t domid, unsigned nr_vcpus,
 	m.u.hello.ram_base = SIM_RAM_BASE;
 	m.u.hello.ram_size = ram_bytes;
 	m.u.hello.nr_devs = ndevs;
-	fds[0] = s->ram_fd;
+	fds[0] = s->ram.fd;
 	for (unsigned i = 0; i < ndevs; i++) {
 		m.u.hello.dev[i] = devs[i];
 		fds[1 + i] = s->irq_fd[i];
@@ -641,9 +619,7 @@ void sg_sim_close(struct sg_sim *s)
 	server_drop(s);
 	for (unsigned i = 0; i < SIM_MAX_DEVS; i++)
 		fd_close(&s->irq_fd[i]);
-	if (s->ram != NULL)
-		munmap(s->ram, s->ram_len);
-	fd_close(&s->ram_fd);
+	sg_mem_destroy(&s->ram);
 	free(s);
 }
 
@@ -868,34 +844,17 @@ int sg_wait_irq(struct sg_sim *s, unsigned dev, int timeout_ms)
 
 void *sg_gpa_to_ptr(struct sg_sim *s, uint64_t gpa, uint64_t len)
 {
-	uint64_t off;
-
-	if (gpa < SIM_RAM_BASE)
-		return NULL;
-	off = gpa - SIM_RAM_BASE;
-	if (len > s->ram_len || off > s->ram_len - len)
-		return NULL;
-	return s->ram + off;
+	return sg_mem_ptr(&s->ram, gpa, len);
 }
 
 void *sg_ram_alloc(struct sg_sim *s, uint64_t len, uint64_t *gpa)
 {
-	uint64_t pages = (len + SG_PAGE_SIZE - 1) / SG_PAGE_SIZE;
-	uint64_t bytes = pages * SG_PAGE_SIZE;
-	uint8_t *p;
+	return sg_mem_alloc(&s->ram, len, gpa);
+}
 
-	if (len == 0 || pages > s->ram_len / SG_PAGE_SIZE ||
-	    bytes > s->ram_len - s->ram_next) {
-		sg_errx("dom%u: guest RAM exhausted (%llu bytes wanted, %llu"
-		    " free)", s->domid, (unsigned long long)len,
-		    (unsigned long long)(s->ram_len - s->ram_next));
-		return NULL;
-	}
-	p = s->ram + s->ram_next;
-	*gpa = SIM_RAM_BASE + s->ram_next;
-	s->ram_next += bytes;
-	memset(p, 0, bytes);
-	return p;
+struct sg_mem *sg_sim_mem(struct sg_sim *s)
+{
+	return &s->ram;
 }
 
 /* ------------------------------------------------------------------ */

@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "sg_mem.h"
 #include "xvd/sim_proto.h"
 
 /* Why 10 s: a live device model answers within milliseconds. */
@@ -85,6 +86,8 @@ void *sg_gpa_to_ptr(struct sg_sim *sim, uint64_t gpa, uint64_t len);
  * exhausted.
  */
 void *sg_ram_alloc(struct sg_sim *sim, uint64_t len, uint64_t *gpa);
+/* The domain's guest RAM (what sg_ram_alloc and sg_gpa_to_ptr use). */
+struct sg_mem *sg_sim_mem(struct sg_sim *sim);
 
 unsigned sg_sim_nr_vcpus(const struct sg_sim *sim);
 /* The domain can still do MMIO: connected, no hang-up, server alive. */

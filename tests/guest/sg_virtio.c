@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * virtio-mmio version 2 driver and split virtqueues, after Linux's
- * drivers/virtio/virtio_mmio.c and virtio_ring.c.
+ * The virtio-mmio version 2 transport and split virtqueues, after Linux's
+ * drivers/virtio/virtio_mmio.c and virtio_ring.c. Everything above the
+ * "Transport-independent" line talks to registers; everything below only
+ * to struct sg_transport.
  */
 #include <endian.h>
 #include <errno.h>
@@ -61,7 +63,7 @@ struct sg_vq {
 };
 
 /* ------------------------------------------------------------------ */
-/* Registers */
+/* virtio-mmio: registers */
 
 static int reg_read(struct sg_vdev *vd, uint32_t off, unsigned size,
     uint64_t *val)
@@ -137,9 +139,9 @@ bool sg_vdev_has(const struct sg_vdev *vd, unsigned bit)
 }
 
 /* ------------------------------------------------------------------ */
-/* Device */
+/* virtio-mmio: device */
 
-int sg_vdev_reset(struct sg_vdev *vd)
+static int vmmio_reset(struct sg_vdev *vd)
 {
 	struct timespec ms = { .tv_nsec = 1000000 };
 	uint8_t status = 0xff;
@@ -170,7 +172,9 @@ int sg_vdev_probe(struct sg_vdev *vd, struct sg_sim *sim, unsigned dev,
 	int rc;
 
 	memset(vd, 0, sizeof(*vd));
+	vd->tr = &sg_vmmio_transport;
 	vd->sim = sim;
+	vd->mem = sg_sim_mem(sim);
 	vd->dev = dev;
 	vd->base = base;
 	if ((rc = sg_vdev_read32(vd, VIRTIO_MMIO_MAGIC_VALUE, &magic)) < 0)
@@ -204,10 +208,9 @@ int sg_vdev_probe(struct sg_vdev *vd, struct sg_sim *sim, unsigned dev,
 	return status_add(vd, VIRTIO_CONFIG_S_DRIVER);
 }
 
-int sg_vdev_negotiate(struct sg_vdev *vd, uint64_t wanted)
+static int vmmio_get_features(struct sg_vdev *vd, uint64_t *offered)
 {
 	uint32_t lo, hi;
-	uint8_t status;
 	int rc;
 
 	if ((rc = sg_vdev_write32(vd, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0)) < 0 ||
@@ -215,19 +218,21 @@ int sg_vdev_negotiate(struct sg_vdev *vd, uint64_t wanted)
 	    (rc = sg_vdev_write32(vd, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 1)) < 0 ||
 	    (rc = sg_vdev_read32(vd, VIRTIO_MMIO_DEVICE_FEATURES, &hi)) < 0)
 		return rc;
-	vd->offered = (uint64_t)hi << 32 | lo;
-	if ((vd->offered & (UINT64_C(1) << VIRTIO_F_VERSION_1)) == 0)
-		return sg_err(-ENOTSUP, "virtio dev %u: VERSION_1 not offered"
-		    " (features %#llx)", vd->dev,
-		    (unsigned long long)vd->offered);
-	vd->features = vd->offered &
-	    (wanted | UINT64_C(1) << VIRTIO_F_VERSION_1);
+	*offered = (uint64_t)hi << 32 | lo;
+	return 0;
+}
+
+static int vmmio_set_features(struct sg_vdev *vd, uint64_t features)
+{
+	uint8_t status;
+	int rc;
+
 	if ((rc = sg_vdev_write32(vd, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0)) < 0 ||
 	    (rc = sg_vdev_write32(vd, VIRTIO_MMIO_DRIVER_FEATURES,
-	    (uint32_t)vd->features)) < 0 ||
+	    (uint32_t)features)) < 0 ||
 	    (rc = sg_vdev_write32(vd, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1)) < 0 ||
 	    (rc = sg_vdev_write32(vd, VIRTIO_MMIO_DRIVER_FEATURES,
-	    (uint32_t)(vd->features >> 32))) < 0)
+	    (uint32_t)(features >> 32))) < 0)
 		return rc;
 	if ((rc = status_add(vd, VIRTIO_CONFIG_S_FEATURES_OK)) < 0)
 		return rc;
@@ -236,13 +241,11 @@ int sg_vdev_negotiate(struct sg_vdev *vd, uint64_t wanted)
 	if ((status & VIRTIO_CONFIG_S_FEATURES_OK) == 0)
 		return sg_err(-ENOTSUP, "virtio dev %u: device refused features"
 		    " %#llx (status %#x)", vd->dev,
-		    (unsigned long long)vd->features, status);
-	sg_debug("virtio dev %u: offered %#llx, negotiated %#llx", vd->dev,
-	    (unsigned long long)vd->offered, (unsigned long long)vd->features);
+		    (unsigned long long)features, status);
 	return 0;
 }
 
-int sg_vdev_driver_ok(struct sg_vdev *vd)
+static int vmmio_driver_ok(struct sg_vdev *vd)
 {
 	uint8_t status;
 	int rc;
@@ -262,27 +265,17 @@ int sg_vdev_driver_ok(struct sg_vdev *vd)
 	return 0;
 }
 
-void sg_vdev_fail(struct sg_vdev *vd)
+static void vmmio_fail(struct sg_vdev *vd)
 {
-	if (vd->sim != NULL && sg_sim_alive(vd->sim))
-		(void)status_add(vd, VIRTIO_CONFIG_S_FAILED);
+	(void)status_add(vd, VIRTIO_CONFIG_S_FAILED);
 }
 
-void sg_vdev_cleanup(struct sg_vdev *vd)
+static bool vmmio_alive(const struct sg_vdev *vd)
 {
-	for (unsigned i = 0; i < SG_VDEV_MAX_QUEUES; i++) {
-		struct sg_vq *vq = vd->vq[i];
-
-		if (vq == NULL)
-			continue;
-		free(vq->next);
-		free(vq->head);
-		free(vq);
-		vd->vq[i] = NULL;
-	}
+	return vd->sim != NULL && sg_sim_alive(vd->sim);
 }
 
-int sg_vdev_config_read(struct sg_vdev *vd, uint32_t off, void *buf,
+static int vmmio_config_read(struct sg_vdev *vd, uint32_t off, void *buf,
     uint32_t len)
 {
 	uint8_t *out = buf;
@@ -346,8 +339,145 @@ int sg_vdev_interrupt(struct sg_vdev *vd, uint32_t *isr)
 	return 0;
 }
 
+static int vmmio_queue_max(struct sg_vdev *vd, unsigned index,
+    uint32_t *max)
+{
+	uint32_t ready;
+	int rc;
+
+	if ((rc = sg_vdev_write32(vd, VIRTIO_MMIO_QUEUE_SEL, index)) < 0 ||
+	    (rc = sg_vdev_read32(vd, VIRTIO_MMIO_QUEUE_READY, &ready)) < 0)
+		return rc;
+	if (ready != 0)
+		return sg_err(-EBUSY, "virtio dev %u: queue %u ready before"
+		    " setup", vd->dev, index);
+	return sg_vdev_read32(vd, VIRTIO_MMIO_QUEUE_NUM_MAX, max);
+}
+
+/* The queue is still selected: queue_max came just before. */
+static int vmmio_queue_enable(struct sg_vdev *vd, const struct sg_vq_layout *l)
+{
+	uint32_t ready;
+	int rc;
+
+	if ((rc = sg_vdev_write32(vd, VIRTIO_MMIO_QUEUE_NUM, l->num)) < 0 ||
+	    (rc = write64(vd, VIRTIO_MMIO_QUEUE_DESC_LOW, l->desc_gpa)) < 0 ||
+	    (rc = write64(vd, VIRTIO_MMIO_QUEUE_AVAIL_LOW, l->avail_gpa)) < 0 ||
+	    (rc = write64(vd, VIRTIO_MMIO_QUEUE_USED_LOW, l->used_gpa)) < 0)
+		return rc;
+	/* The rings must be initialised before the device may look. */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if ((rc = sg_vdev_write32(vd, VIRTIO_MMIO_QUEUE_READY, 1)) < 0 ||
+	    (rc = sg_vdev_read32(vd, VIRTIO_MMIO_QUEUE_READY, &ready)) < 0)
+		return rc;
+	if (ready != 1)
+		return sg_err(-EIO, "virtio dev %u: queue %u: QueueReady reads"
+		    " %u after writing 1", vd->dev, l->index, ready);
+	return 0;
+}
+
+static int vmmio_notify(struct sg_vdev *vd, unsigned queue)
+{
+	return sg_vdev_write32(vd, VIRTIO_MMIO_QUEUE_NOTIFY, queue);
+}
+
+/* The interrupt, then InterruptStatus and InterruptACK (Linux vm_interrupt). */
+static int vmmio_wait(struct sg_vdev *vd, int timeout_ms)
+{
+	uint32_t isr;
+	int rc;
+
+	rc = sg_wait_irq(vd->sim, vd->dev, timeout_ms);
+	if (rc < 0)
+		return rc;
+	return sg_vdev_interrupt(vd, &isr);
+}
+
+const struct sg_transport sg_vmmio_transport = {
+	.name = "virtio-mmio",
+	.get_features = vmmio_get_features,
+	.set_features = vmmio_set_features,
+	.config_read = vmmio_config_read,
+	.queue_max = vmmio_queue_max,
+	.queue_enable = vmmio_queue_enable,
+	.driver_ok = vmmio_driver_ok,
+	.reset = vmmio_reset,
+	.fail = vmmio_fail,
+	.alive = vmmio_alive,
+	.notify = vmmio_notify,
+	.wait = vmmio_wait,
+};
+
 /* ------------------------------------------------------------------ */
-/* Split virtqueue */
+/* Transport-independent: device */
+
+int sg_vdev_negotiate(struct sg_vdev *vd, uint64_t wanted)
+{
+	int rc;
+
+	if ((rc = vd->tr->get_features(vd, &vd->offered)) < 0)
+		return rc;
+	if ((vd->offered & (UINT64_C(1) << VIRTIO_F_VERSION_1)) == 0)
+		return sg_err(-ENOTSUP, "virtio dev %u: VERSION_1 not offered"
+		    " (features %#llx)", vd->dev,
+		    (unsigned long long)vd->offered);
+	vd->features = vd->offered &
+	    (wanted | UINT64_C(1) << VIRTIO_F_VERSION_1);
+	if ((rc = vd->tr->set_features(vd, vd->features)) < 0)
+		return rc;
+	sg_debug("virtio dev %u: offered %#llx, negotiated %#llx", vd->dev,
+	    (unsigned long long)vd->offered, (unsigned long long)vd->features);
+	return 0;
+}
+
+int sg_vdev_config_read(struct sg_vdev *vd, uint32_t off, void *buf,
+    uint32_t len)
+{
+	return vd->tr->config_read(vd, off, buf, len);
+}
+
+int sg_vdev_driver_ok(struct sg_vdev *vd)
+{
+	return vd->tr->driver_ok(vd);
+}
+
+int sg_vdev_reset(struct sg_vdev *vd)
+{
+	return vd->tr->reset(vd);
+}
+
+bool sg_vdev_alive(const struct sg_vdev *vd)
+{
+	return vd->tr != NULL && vd->tr->alive(vd);
+}
+
+void sg_vdev_fail(struct sg_vdev *vd)
+{
+	if (vd->tr != NULL && vd->tr->fail != NULL && sg_vdev_alive(vd))
+		vd->tr->fail(vd);
+}
+
+int sg_vdev_wait(struct sg_vdev *vd, int timeout_ms)
+{
+	return vd->tr->wait(vd, timeout_ms);
+}
+
+void sg_vdev_cleanup(struct sg_vdev *vd)
+{
+	for (unsigned i = 0; i < SG_VDEV_MAX_QUEUES; i++) {
+		struct sg_vq *vq = vd->vq[i];
+
+		if (vq == NULL)
+			continue;
+		free(vq->next);
+		free(vq->head);
+		free(vq);
+		vd->vq[i] = NULL;
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Transport-independent: split virtqueue */
 
 static uint16_t load16(const __virtio16 *p)
 {
@@ -381,7 +511,7 @@ static int vq_alloc_rings(struct sg_vq *vq)
 	uint8_t *p;
 
 	/* One block, packed tight: desc 16-, avail 2-, used 4-aligned. */
-	p = sg_ram_alloc(vq->vd->sim, used_off + used_len, &gpa);
+	p = sg_mem_alloc(vq->vd->mem, used_off + used_len, &gpa);
 	if (p == NULL)
 		return -ENOMEM;
 	vq->desc = (struct vring_desc *)(void *)p;
@@ -391,7 +521,7 @@ static int vq_alloc_rings(struct sg_vq *vq)
 	vq->avail_gpa = gpa + desc_len;
 	vq->used_gpa = gpa + used_off;
 	if (vq->use_indirect) {
-		p = sg_ram_alloc(vq->vd->sim,
+		p = sg_mem_alloc(vq->vd->mem,
 		    num * SG_VQ_INDIRECT_MAX * sizeof(struct vring_desc), &gpa);
 		if (p == NULL)
 			return -ENOMEM;
@@ -401,32 +531,11 @@ static int vq_alloc_rings(struct sg_vq *vq)
 	return 0;
 }
 
-static int vq_program(struct sg_vq *vq)
-{
-	struct sg_vdev *vd = vq->vd;
-	uint32_t ready;
-	int rc;
-
-	if ((rc = sg_vdev_write32(vd, VIRTIO_MMIO_QUEUE_NUM, vq->num)) < 0 ||
-	    (rc = write64(vd, VIRTIO_MMIO_QUEUE_DESC_LOW, vq->desc_gpa)) < 0 ||
-	    (rc = write64(vd, VIRTIO_MMIO_QUEUE_AVAIL_LOW, vq->avail_gpa)) < 0 ||
-	    (rc = write64(vd, VIRTIO_MMIO_QUEUE_USED_LOW, vq->used_gpa)) < 0)
-		return rc;
-	/* The rings must be initialised before the device may look. */
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if ((rc = sg_vdev_write32(vd, VIRTIO_MMIO_QUEUE_READY, 1)) < 0 ||
-	    (rc = sg_vdev_read32(vd, VIRTIO_MMIO_QUEUE_READY, &ready)) < 0)
-		return rc;
-	if (ready != 1)
-		return sg_err(-EIO, "virtio dev %u: queue %u: QueueReady reads"
-		    " %u after writing 1", vd->dev, vq->index, ready);
-	return 0;
-}
-
 int sg_vq_setup(struct sg_vdev *vd, unsigned index,
     const struct sg_vq_opts *opts, struct sg_vq **out)
 {
-	uint32_t max, ready, want;
+	struct sg_vq_layout l;
+	uint32_t max, want;
 	struct sg_vq *vq;
 	int rc;
 
@@ -434,13 +543,7 @@ int sg_vq_setup(struct sg_vdev *vd, unsigned index,
 	if (index >= SG_VDEV_MAX_QUEUES || vd->vq[index] != NULL)
 		return sg_err(-EINVAL, "virtio dev %u: queue %u already set up"
 		    " or out of range", vd->dev, index);
-	if ((rc = sg_vdev_write32(vd, VIRTIO_MMIO_QUEUE_SEL, index)) < 0 ||
-	    (rc = sg_vdev_read32(vd, VIRTIO_MMIO_QUEUE_READY, &ready)) < 0)
-		return rc;
-	if (ready != 0)
-		return sg_err(-EBUSY, "virtio dev %u: queue %u ready before"
-		    " setup", vd->dev, index);
-	if ((rc = sg_vdev_read32(vd, VIRTIO_MMIO_QUEUE_NUM_MAX, &max)) < 0)
+	if ((rc = vd->tr->queue_max(vd, index, &max)) < 0)
 		return rc;
 	if (max == 0)
 		return sg_err(-ENOENT, "virtio dev %u: queue %u does not exist",
@@ -475,7 +578,15 @@ int sg_vq_setup(struct sg_vdev *vd, unsigned index,
 	store16(&vq->avail->idx, 0);
 	if (vq->event_idx)
 		store16(&vq->avail->ring[vq->num], 0);	/* used_event */
-	rc = vq_program(vq);
+	l = (struct sg_vq_layout){
+		.index = index, .num = vq->num,
+		.desc_gpa = vq->desc_gpa, .avail_gpa = vq->avail_gpa,
+		.used_gpa = vq->used_gpa,
+		.desc = vq->desc, .avail = vq->avail, .used = vq->used,
+	};
+	/* Initialised rings before the device learns where they are. */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	rc = vd->tr->queue_enable(vd, &l);
 	if (rc < 0)
 		goto fail;
 	sg_debug("virtio dev %u: queue %u: %u entries (max %u)%s%s, desc %#llx"
@@ -621,7 +732,7 @@ int sg_vq_kick(struct sg_vq *vq, bool *notified)
 		vq->st.nr_kicks_suppressed++;
 		return 0;
 	}
-	rc = sg_vdev_write32(vq->vd, VIRTIO_MMIO_QUEUE_NOTIFY, vq->index);
+	rc = vq->vd->tr->notify(vq->vd, vq->index);
 	if (rc < 0)
 		return rc;
 	vq->st.nr_kicks++;
