@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "ctl.h"
 #include "device.h"
 #include "devtab.h"
@@ -21,6 +22,7 @@
 #include "guest.h"
 #include "hv/hv.h"
 #include "log.h"
+#include "sdnotify.h"
 #include "slots.h"
 #include "util.h"
 #include "xsdisc.h"
@@ -43,7 +45,14 @@ struct opts {
 	enum xvd_mem_mode mem_mode;
 	size_t shadow_bytes;
 	bool force_foreign;
+	const char *config_path;
+	bool check_only;	/* -n */
+	/* Options given on the command line (they override the file). */
+	bool set_socket, set_connect, set_reply, set_memory, set_shadow;
 };
+
+/* The configuration file (defaults when there is none). */
+static struct xvd_config conf;
 
 struct served {
 	struct xvd_guest *g;
@@ -74,7 +83,12 @@ static void usage(FILE *f)
 "The back-end of a guest's Nth device of a type is DIR/<type>.sock<N>,\n"
 "N being the lowest number not in use by another live guest device.\n"
 "\n"
-"  -s, --socket-path DIR      directory of the back-end sockets (required)\n"
+"  -s, --socket-path DIR      directory of the back-end sockets (required\n"
+"                             unless the configuration file gives it)\n"
+"  -c, --config FILE          configuration file (xen-vhostd.conf(5));\n"
+"                             command-line options override it\n"
+"  -n                         check the configuration, print the effective\n"
+"                             settings and exit\n"
 "      --sim PATH             serve simulated guests connecting to PATH\n"
 "                             (the simulated Xen used by the tests)\n"
 "                             instead of Xen guests found in xenstore\n"
@@ -117,11 +131,12 @@ static int parse_uint(const char *s, int *out)
 static void parse_opts(int argc, char **argv)
 {
 	enum { OPT_SIM = 256, OPT_CONNECT, OPT_REPLY, OPT_MEMORY, OPT_SHADOW,
-		OPT_FOREIGN, OPT_CTL };
+		OPT_FOREIGN, OPT_CTL, OPT_CONFIG };
 	static const struct option lopts[] = {
 		{ "socket-path", required_argument, NULL, 's' },
 		{ "sim", required_argument, NULL, OPT_SIM },
 		{ "control", required_argument, NULL, OPT_CTL },
+		{ "config", required_argument, NULL, 'c' },
 		{ "connect-timeout", required_argument, NULL, OPT_CONNECT },
 		{ "reply-timeout", required_argument, NULL, OPT_REPLY },
 		{ "memory", required_argument, NULL, OPT_MEMORY },
@@ -134,10 +149,17 @@ static void parse_opts(int argc, char **argv)
 	};
 	int c;
 
-	while ((c = getopt_long(argc, argv, "s:fvhV", lopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:c:nfvhV", lopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			opts.socket_dir = optarg;
+			opts.set_socket = true;
+			break;
+		case 'c':
+			opts.config_path = optarg;
+			break;
+		case 'n':
+			opts.check_only = true;
 			break;
 		case OPT_SIM:
 			opts.sim_path = optarg;
@@ -146,16 +168,19 @@ static void parse_opts(int argc, char **argv)
 			opts.ctl_path = optarg;
 			break;
 		case OPT_CONNECT:
+			opts.set_connect = true;
 			if (parse_uint(optarg, &opts.connect_timeout_ms) < 0)
 				fatalx("--connect-timeout: bad value '%s'",
 				    optarg);
 			break;
 		case OPT_REPLY:
+			opts.set_reply = true;
 			if (parse_uint(optarg, &opts.reply_timeout_ms) < 0 ||
 			    opts.reply_timeout_ms == 0)
 				fatalx("--reply-timeout: bad value '%s'", optarg);
 			break;
 		case OPT_MEMORY:
+			opts.set_memory = true;
 			if (xvd_mem_mode_parse(optarg, &opts.mem_mode) < 0)
 				fatalx("--memory: '%s' is not auto, xen-mmap or"
 				    " shadow",
@@ -169,6 +194,7 @@ static void parse_opts(int argc, char **argv)
 				fatalx("--shadow-mem: '%s' is not 1..4096 MiB",
 				    optarg);
 			opts.shadow_bytes = (size_t)mib << 20;
+			opts.set_shadow = true;
 			break;
 		}
 		case 'f':
@@ -192,11 +218,69 @@ static void parse_opts(int argc, char **argv)
 		usage(stderr);
 		exit(2);
 	}
+	config_defaults(&conf);
+	if (opts.config_path != NULL) {
+		char err[256];
+
+		if (config_parse_file(opts.config_path, &conf, err,
+		    sizeof(err)) < 0) {
+			fprintf(stderr, "xen-vhostd: %s\n", err);
+			exit(1);
+		}
+		/* The file gives what the command line does not. */
+		if (!opts.set_socket)
+			opts.socket_dir = conf.socket_dir;
+		if (!opts.set_connect)
+			opts.connect_timeout_ms = conf.connect_timeout_ms;
+		if (!opts.set_reply)
+			opts.reply_timeout_ms = conf.reply_timeout_ms;
+		if (!opts.set_shadow)
+			opts.shadow_bytes = (size_t)conf.shadow_mem_mib << 20;
+		if (!opts.force_foreign)
+			opts.force_foreign = conf.foreign_mapping;
+		if (opts.verbose == 0 && conf.log_level == CONFIG_LOG_DEBUG)
+			opts.verbose = 2;
+	}
+	if (opts.check_only) {
+		if (opts.set_socket)
+			snprintf(conf.socket_dir, sizeof(conf.socket_dir), "%s",
+			    opts.socket_dir);
+		config_print(&conf, stdout);
+		exit(0);
+	}
 	if (opts.socket_dir == NULL) {
 		fprintf(stderr, "xen-vhostd: --socket-path is required\n");
 		usage(stderr);
 		exit(2);
 	}
+}
+
+/*
+ * Per-device settings from the configuration: socket name and memory mode
+ * (guest+type > guest > type > global; --memory overrides the file).
+ */
+static int device_settings(uint32_t domid, const struct devtab_entry *dt,
+    unsigned slot, struct xvd_device_cfg *c)
+{
+	struct config_dev_eff eff;
+	char name[128];
+	int rc;
+
+	config_device(&conf, domid, dt->name, &eff);
+	rc = config_socket_name(eff.socket, slot, domid, name, sizeof(name));
+	if (rc < 0 || snprintf(c->socket, sizeof(c->socket), "%s/%s",
+	    opts.socket_dir, name) >= (int)sizeof(c->socket)) {
+		log_warnx("dom%u %s%u: socket name from pattern '%s' unusable",
+		    domid, dt->name, slot, eff.socket);
+		return -ENAMETOOLONG;
+	}
+	if (eff.mode == CONFIG_MODE_SERVER)
+		log_warnx("dom%u %s%u: mode = server is not implemented:"
+		    " connecting as a client", domid, dt->name, slot);
+	c->mem_mode = opts.set_memory ? opts.mem_mode :
+	    eff.memory == CONFIG_MEM_SHADOW ? XVD_MEM_SHADOW :
+	    eff.memory == CONFIG_MEM_XEN_MMAP ? XVD_MEM_XEN_MMAP : XVD_MEM_AUTO;
+	return 0;
 }
 
 static void served_put_slots(struct served *s)
@@ -281,13 +365,9 @@ static void sim_accept_cb(int lfd, void *arg)
 		c->irq = hello.dev[i].irq;
 		c->connect_timeout_ms = opts.connect_timeout_ms;
 		c->reply_timeout_ms = opts.reply_timeout_ms;
-		c->mem_mode = opts.mem_mode;
 		c->shadow_bytes = opts.shadow_bytes;
-		if (snprintf(c->socket, sizeof(c->socket), "%s/%s.sock%u",
-		    opts.socket_dir, dt->name, c->slot) >= (int)sizeof(c->socket)) {
-			log_warnx("dom%u: socket path too long", hello.domid);
+		if (device_settings(hello.domid, dt, c->slot, c) < 0)
 			continue;
-		}
 		nr++;
 	}
 	if (guest_create(hv, &s->g) < 0) {
@@ -368,6 +448,7 @@ int main(int argc, char **argv)
 			.mem_mode = opts.mem_mode,
 			.shadow_bytes = opts.shadow_bytes,
 			.force_foreign = opts.force_foreign,
+			.device_settings = device_settings,
 		};
 
 		if (hv_xen_open(&xen) < 0)
@@ -377,7 +458,10 @@ int main(int argc, char **argv)
 		log_info("xen-vhostd %s: serving Xen guests, back-ends in %s",
 		    XVD_VERSION, opts.socket_dir);
 		start_ctl(xd_foreach, XVD_CTL_DEFAULT);
+		/* Ready once the xenstore watches are set (Type=notify). */
+		sdnotify_ready();
 		evloop_run();
+		sdnotify_stopping();
 		ctl_stop();
 		xd_stop();
 		hv_xen_close(xen);
@@ -394,8 +478,10 @@ int main(int argc, char **argv)
 	log_info("xen-vhostd %s: simulated Xen on %s, back-ends in %s",
 	    XVD_VERSION, opts.sim_path, opts.socket_dir);
 	start_ctl(sim_foreach, NULL);
+	sdnotify_ready();
 
 	evloop_run();
+	sdnotify_stopping();
 	ctl_stop();
 
 	while (served_list != NULL)

@@ -259,6 +259,13 @@ static void xd_dev_add(unsigned kind, uint32_t domid, uint32_t devid,
 	cfg.cb_arg = d;
 	snprintf(cfg.socket, sizeof(cfg.socket), "%s/%s.sock%u",
 	    xd.opts.socket_dir, d->dt->name, d->slot);
+	if (xd.opts.device_settings != NULL &&
+	    xd.opts.device_settings(domid, d->dt, d->slot, &cfg) < 0) {
+		slot_put(d->dt, d->slot);
+		free(d);
+		xd_mark_bad(path);
+		return;
+	}
 
 	xg = xd_guest_get(domid);
 	if (xg == NULL || guest_add_device(xg->g, &cfg, &d->dev) < 0) {

@@ -8,10 +8,12 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "device.h"
 
 struct hv_xen;
+struct devtab_entry;
 
 struct xd_opts {
 	const char *socket_dir;
@@ -20,6 +22,9 @@ struct xd_opts {
 	enum xvd_mem_mode mem_mode;
 	size_t shadow_bytes;
 	bool force_foreign;	/* --foreign-mapping: ignore grant_usage */
+	/* Socket name and memory mode of a new device (configuration). */
+	int (*device_settings)(uint32_t domid, const struct devtab_entry *dt,
+	    unsigned slot, struct xvd_device_cfg *cfg);
 };
 
 /* Open xenstore and watch this domain's backend directories. */
