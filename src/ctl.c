@@ -185,23 +185,10 @@ static void ctl_accept_cb(int lfd, void *arg)
 
 int ctl_start(const char *path, ctl_foreach_fn foreach)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd;
+	int fd = fd_unix_listen(path, SOCK_STREAM, 0600);
 
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
-		return -errno;
-	unlink(path);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    chmod(path, 0600) < 0 || listen(fd, 8) < 0) {
-		int err = -errno;
-
-		close(fd);
-		return err;
-	}
+		return fd;
 	ctl.w = evloop_watch_add(fd, ctl_accept_cb, NULL);
 	if (ctl.w == NULL) {
 		close(fd);

@@ -354,7 +354,7 @@ static int queue_start(struct xvd_device *dev, uint32_t i, bool restart)
 	struct dev_queue *q = &dev->q[i];
 	struct vhu_vring_addr a = { .index = i };
 	uint64_t num = mq->num;
-	uint8_t *desc, *avail, *used;
+	uint8_t *desc, *avail, *used = NULL;
 	uint16_t base = 0;
 
 	/* The rings, sized as the split layout with event idx words. */
@@ -388,18 +388,6 @@ static int queue_start(struct xvd_device *dev, uint32_t i, bool restart)
 		a.desc = sa.desc_hva;
 		a.avail = sa.avail_hva;
 		a.used = sa.used_hva;
-	} else if (dev->xen_mmap) {
-		/* Checked against guest RAM, passed as guest addresses. */
-		if (hv_gpa_to_hva(dev->hv, mq->desc, 16 * num) == NULL ||
-		    hv_gpa_to_hva(dev->hv, mq->driver, 6 + 2 * num) == NULL ||
-		    hv_gpa_to_hva(dev->hv, mq->device, 6 + 8 * num) == NULL) {
-			device_fail(dev, "ring outside guest RAM", i);
-			return -EFAULT;
-		}
-		a.desc = mq->desc;
-		a.avail = mq->driver;
-		a.used = mq->device;
-		q->used_hva = hv_gpa_to_hva(dev->hv, mq->device, 6 + 8 * num);
 	} else {
 		desc = hv_gpa_to_hva(dev->hv, mq->desc, 16 * num);
 		avail = hv_gpa_to_hva(dev->hv, mq->driver, 6 + 2 * num);
@@ -408,12 +396,12 @@ static int queue_start(struct xvd_device *dev, uint32_t i, bool restart)
 			device_fail(dev, "ring outside guest RAM", i);
 			return -EFAULT;
 		}
-		a.desc = (uintptr_t)desc;
-		a.avail = (uintptr_t)avail;
-		a.used = (uintptr_t)used;
+		/* XEN_MMAP back-ends map guest RAM: they get guest addresses. */
+		a.desc = dev->xen_mmap ? mq->desc : (uintptr_t)desc;
+		a.avail = dev->xen_mmap ? mq->driver : (uintptr_t)avail;
+		a.used = dev->xen_mmap ? mq->device : (uintptr_t)used;
 	}
-	if (!dev->xen_mmap)
-		q->used_hva = (volatile uint8_t *)(uintptr_t)a.used;
+	q->used_hva = dev->shadow ? (volatile uint8_t *)(uintptr_t)a.used : used;
 	if (restart && q->svq != NULL) {
 		int n = shadow_vq_backend_restart(q->svq);
 

@@ -29,6 +29,13 @@ static inline bool is_pow2(uint64_t v)
 void fd_close(int *fd);
 int fd_set_nonblock(int fd);
 int fd_set_cloexec(int fd);
+/*
+ * A listening Unix socket of @type (SOCK_STREAM, SOCK_SEQPACKET) at @path,
+ * replacing a stale one, with permissions @mode (0: as the umask leaves
+ * them); non-blocking, close-on-exec.
+ * Returns the fd or -errno.
+ */
+int fd_unix_listen(const char *path, int type, unsigned mode);
 /* Monotonic clock in milliseconds. */
 uint64_t now_ms(void);
 
