@@ -27,6 +27,7 @@
 #include "util.h"
 #include "vhost/vhu_client.h"
 #include "vq/shadow.h"
+#include "xs_parse.h"
 
 #define BIT64(n) (UINT64_C(1) << (n))
 /* virtio 1.2 feature bits missing from the 6.1 uapi headers. */
@@ -76,6 +77,7 @@ struct xvd_device {
 	uint64_t backend_features;
 	uint64_t protocol_features;
 	bool running;
+	bool resume;		/* this start resumes a previous daemon's rings */
 	bool shadow;		/* this start copies through shadow queues */
 	bool xen_mmap;		/* this start hands XEN_MMAP regions */
 	struct shadow_mem *smem;
@@ -373,6 +375,7 @@ static int queue_start(struct xvd_device *dev, uint32_t i, bool restart)
 			.used_gpa = mq->device,
 			.event_idx = (f & BIT64(VIRTIO_RING_F_EVENT_IDX)) != 0,
 			.indirect = (f & BIT64(VIRTIO_RING_F_INDIRECT_DESC)) != 0,
+			.resume = dev->resume,
 			.mem = &hv_mem_ops, .mem_ctx = dev->hv,
 		};
 		struct shadow_ring_addr sa;
@@ -418,6 +421,9 @@ static int queue_start(struct xvd_device *dev, uint32_t i, bool restart)
 			log_warnx("%s queue %u: back-end has no INFLIGHT_SHMFD:"
 			    " requests in flight at the restart may be lost",
 			    dev->name, i);
+	} else if (dev->resume && q->svq == NULL) {
+		/* A previous daemon's ring: what is not used yet is redone. */
+		base = *(volatile uint16_t *)(q->used_hva + 2);
 	}
 	/* From here queue_stop() undoes whatever was done. */
 	q->started = true;
@@ -683,6 +689,8 @@ static void device_act(struct xvd_device *dev, const struct vmmio_action *a)
 	case VMMIO_ACT_RESET:
 		device_stop(dev);
 		log_debug("%s: reset by the driver", dev->name);
+		if (dev->cfg.on_reset != NULL)
+			dev->cfg.on_reset(dev->cfg.cb_arg);
 		/* A reset is the guest's way back from NEEDS_RESET. */
 		if (dev->vhu == NULL && backend_connect(dev, 0) < 0)
 			log_warnx("%s: back-end still unavailable", dev->name);
@@ -922,6 +930,79 @@ static int backend_connect(struct xvd_device *dev, int timeout_ms)
 	return 0;
 }
 
+void device_save(const struct xvd_device *dev, struct xs_restore *out)
+{
+	const struct vmmio *m = &dev->mmio;
+
+	memset(out, 0, sizeof(*out));
+	out->slot = dev->cfg.slot;
+	out->status = m->status;
+	out->features = m->driver_features;
+	for (uint32_t i = 0; i < m->nr_queues && i < XS_RESTORE_MAX_QUEUES;
+	    i++) {
+		if (!m->q[i].ready)
+			continue;
+		out->ready |= 1u << i;
+		out->q[i].num = m->q[i].num;
+		out->q[i].desc = m->q[i].desc;
+		out->q[i].avail = m->q[i].driver;
+		out->q[i].used = m->q[i].device;
+	}
+}
+
+/*
+ * Daemon restart: take over the register state of a running driver from
+ * the restart record, checked against what the back-end offers now.
+ */
+static int device_restore(struct xvd_device *dev, const struct xs_restore *r)
+{
+	struct vmmio *m = &dev->mmio;
+	const uint32_t bad = VMMIO_S_NEEDS_RESET | VMMIO_S_FAILED;
+
+	if ((r->status & VMMIO_S_DRIVER_OK) == 0 || (r->status & bad) != 0) {
+		/* No running driver session: a fresh device serves it. */
+		log_info("%s: taken over (driver not running, status %#x)",
+		    dev->name, r->status);
+		return 0;
+	}
+	if ((r->features & ~m->device_features) != 0) {
+		log_warnx("%s: back-end no longer offers features %#llx the"
+		    " driver uses", dev->name,
+		    (unsigned long long)(r->features & ~m->device_features));
+		return -EPROTO;
+	}
+	for (uint32_t i = 0; i < XS_RESTORE_MAX_QUEUES; i++) {
+		if ((r->ready & (1u << i)) == 0)
+			continue;
+		if (i >= m->nr_queues || r->q[i].num > m->q[i].num_max) {
+			log_warnx("%s queue %u: restart record does not fit the"
+			    " device", dev->name, i);
+			return -EINVAL;
+		}
+		m->q[i].num = r->q[i].num;
+		m->q[i].desc = r->q[i].desc;
+		m->q[i].driver = r->q[i].avail;
+		m->q[i].device = r->q[i].used;
+		m->q[i].ready = true;
+	}
+	m->driver_features = r->features;
+	m->status = r->status;
+	dev->resume = true;
+	device_start(dev);
+	dev->resume = false;
+	if (!dev->running || (m->status & VMMIO_S_NEEDS_RESET) != 0)
+		return 0;	/* device_start() said why; the guest resets */
+	log_info("%s: taken over from a previous xen-vhostd, rings resumed",
+	    dev->name);
+	/* Requests the old daemon took but did not complete, and new ones. */
+	for (uint32_t i = 0; i < m->nr_queues; i++)
+		kick(dev, i);
+	/* Completions of the old daemon the driver may not have seen. */
+	if (vmmio_raise(m, VMMIO_INT_VRING))
+		device_inject(dev);
+	return 0;
+}
+
 int device_create(struct hv_dom *hv, const struct xvd_device_cfg *cfg,
     struct xvd_device **out)
 {
@@ -957,6 +1038,12 @@ int device_create(struct hv_dom *hv, const struct xvd_device_cfg *cfg,
 			rc = -ENOMEM;
 			goto fail;
 		}
+	}
+	if (cfg->restore != NULL) {
+		dev->cfg.restore = NULL;	/* the caller's, not kept */
+		rc = device_restore(dev, cfg->restore);
+		if (rc < 0)
+			goto fail;
 	}
 	*out = dev;
 	return 0;

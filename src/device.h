@@ -13,6 +13,7 @@
 
 struct devtab_entry;
 struct hv_dom;
+struct xs_restore;
 struct xvd_device;
 
 /* How the back-end reaches guest memory (--memory). */
@@ -41,7 +42,15 @@ struct xvd_device_cfg {
 	bool grants;
 	/* Called each time the guest driver sets DRIVER_OK and it worked. */
 	void (*on_driver_ok)(void *arg);
+	/* Called each time the driver resets the device (Status 0). */
+	void (*on_reset)(void *arg);
 	void *cb_arg;
+	/*
+	 * Daemon restart: the register state a previous xen-vhostd left for a
+	 * running guest (NULL: a new device). With DRIVER_OK in it, the device
+	 * starts at once and the guest's rings resume at their used index.
+	 */
+	const struct xs_restore *restore;
 };
 
 struct xvd_device_stats {
@@ -83,6 +92,9 @@ struct xvd_device_info {
 	struct xvd_device_stats st;
 };
 void device_info(const struct xvd_device *dev, struct xvd_device_info *out);
+
+/* The device's part of the restart record (slot, status, features, rings). */
+void device_save(const struct xvd_device *dev, struct xs_restore *out);
 
 uint64_t device_base(const struct xvd_device *dev);
 const char *device_name(const struct xvd_device *dev);

@@ -123,6 +123,36 @@ static void guest_event_cb(int fd, void *arg)
 		log_warnx("dom%u: event channel: %s", hv->domid, strerror(-rc));
 }
 
+void guest_sweep(struct xvd_guest *g)
+{
+	struct hv_dom *hv = g->hv;
+	unsigned n = 0;
+
+	/*
+	 * A request's notification went to a port nobody had bound then.
+	 * INPROCESS: the previous daemon died serving it (a register access
+	 * done twice is harmless); IORESP_READY: it died before notifying.
+	 */
+	for (unsigned v = 0; v < hv->nr_vcpus; v++) {
+		ioreq_t *slot = &hv->iopage[v];
+
+		if (ioreq_state(slot) == STATE_IORESP_READY) {
+			hv->ops->notify(hv, v);
+			continue;
+		}
+		if (ioreq_state(slot) == STATE_IOREQ_INPROCESS)
+			ioreq_set_state(slot, STATE_IOREQ_READY);
+		if (ioreq_serve(slot, &guest_ioreq_handler, g) != IOREQ_DONE)
+			continue;
+		g->nr_ioreqs++;
+		n++;
+		hv->ops->notify(hv, v);
+	}
+	if (n != 0)
+		log_info("dom%u: %u ioreq(s) left waiting by the previous"
+		    " xen-vhostd answered", hv->domid, n);
+}
+
 static int guest_setup_ioreq(struct xvd_guest *g)
 {
 	struct hv_dom *hv = g->hv;

@@ -22,6 +22,12 @@ struct xvd_guest;
  * event channels. Devices come with guest_add_device().
  */
 int guest_create(struct hv_dom *hv, struct xvd_guest **out);
+/*
+ * guest_sweep - serve every ioreq slot already READY. For a taken-over
+ * IOREQ server (daemon restart), once all its devices are back: a vCPU may
+ * have been waiting on the previous xen-vhostd.
+ */
+void guest_sweep(struct xvd_guest *g);
 /* Tears down every device, then the IOREQ server and the RAM mapping. */
 void guest_destroy(struct xvd_guest *g);
 

@@ -47,6 +47,8 @@ struct opts {
 	bool force_foreign;
 	const char *config_path;
 	bool check_only;	/* -n */
+	bool daemonize;		/* -D, unless -F */
+	bool release_on_exit;	/* --on-exit release */
 	/* Options given on the command line (they override the file). */
 	bool set_socket, set_connect, set_reply, set_memory, set_shadow;
 };
@@ -104,6 +106,14 @@ static void usage(FILE *f)
 "      --shadow-mem MIB       shadow memory per device, MiB (8)\n"
 "  -f, --foreign-mapping      map guest RAM with foreign mappings even for\n"
 "                             devices with grant_usage=1\n"
+"  -F, --foreground           stay in the foreground, log to stderr (the\n"
+"                             default; overrides --daemon)\n"
+"  -D, --daemon               detach from the terminal, log to syslog\n"
+"      --on-exit WHAT         Xen mode, on SIGTERM/SIGINT: detach (leave\n"
+"                             guests' IOREQ servers and devices to the next\n"
+"                             xen-vhostd, which takes them over; default)\n"
+"                             or release (close every device, destroy the\n"
+"                             IOREQ servers)\n"
 "  -v, --verbose              more log output (repeat for debug)\n"
 "  -h, --help                 this text\n"
 "  -V, --version              print the version\n"
@@ -131,7 +141,8 @@ static int parse_uint(const char *s, int *out)
 static void parse_opts(int argc, char **argv)
 {
 	enum { OPT_SIM = 256, OPT_CONNECT, OPT_REPLY, OPT_MEMORY, OPT_SHADOW,
-		OPT_FOREIGN, OPT_CTL, OPT_CONFIG };
+		OPT_FOREIGN, OPT_CTL, OPT_CONFIG, OPT_ON_EXIT };
+	bool foreground = false;
 	static const struct option lopts[] = {
 		{ "socket-path", required_argument, NULL, 's' },
 		{ "sim", required_argument, NULL, OPT_SIM },
@@ -142,6 +153,9 @@ static void parse_opts(int argc, char **argv)
 		{ "memory", required_argument, NULL, OPT_MEMORY },
 		{ "shadow-mem", required_argument, NULL, OPT_SHADOW },
 		{ "foreign-mapping", no_argument, NULL, 'f' },
+		{ "foreground", no_argument, NULL, 'F' },
+		{ "daemon", no_argument, NULL, 'D' },
+		{ "on-exit", required_argument, NULL, OPT_ON_EXIT },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -149,7 +163,7 @@ static void parse_opts(int argc, char **argv)
 	};
 	int c;
 
-	while ((c = getopt_long(argc, argv, "s:c:nfvhV", lopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:c:nfFDvhV", lopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			opts.socket_dir = optarg;
@@ -200,6 +214,21 @@ static void parse_opts(int argc, char **argv)
 		case 'f':
 			opts.force_foreign = true;
 			break;
+		case 'F':
+			foreground = true;
+			break;
+		case 'D':
+			opts.daemonize = true;
+			break;
+		case OPT_ON_EXIT:
+			if (strcmp(optarg, "detach") == 0)
+				opts.release_on_exit = false;
+			else if (strcmp(optarg, "release") == 0)
+				opts.release_on_exit = true;
+			else
+				fatalx("--on-exit: '%s' is not detach or release",
+				    optarg);
+			break;
 		case 'v':
 			opts.verbose++;
 			break;
@@ -218,6 +247,8 @@ static void parse_opts(int argc, char **argv)
 		usage(stderr);
 		exit(2);
 	}
+	if (foreground)
+		opts.daemonize = false;
 	config_defaults(&conf);
 	if (opts.config_path != NULL) {
 		char err[256];
@@ -433,7 +464,10 @@ int main(int argc, char **argv)
 	int lfd = -1;
 
 	parse_opts(argc, argv);
-	log_init(opts.verbose >= 2 ? LOG_LVL_DEBUG : LOG_LVL_INFO, false);
+	if (opts.daemonize && daemon(0, 0) < 0)
+		fatal("cannot detach from the terminal");
+	log_init(opts.verbose >= 2 ? LOG_LVL_DEBUG : LOG_LVL_INFO,
+	    opts.daemonize);
 	signal(SIGPIPE, SIG_IGN);
 	if (evloop_init() < 0)
 		fatalx("cannot create the event loop");
@@ -463,7 +497,7 @@ int main(int argc, char **argv)
 		evloop_run();
 		sdnotify_stopping();
 		ctl_stop();
-		xd_stop();
+		xd_stop(!opts.release_on_exit);
 		hv_xen_close(xen);
 		goto out;
 	}

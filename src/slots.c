@@ -36,6 +36,18 @@ int slot_take(const struct devtab_entry *dt, unsigned *slot)
 	return -ENOSPC;
 }
 
+int slot_claim(const struct devtab_entry *dt, unsigned slot)
+{
+	int t = type_index(dt);
+
+	if (t < 0 || slot >= SLOTS_PER_TYPE)
+		return -EINVAL;
+	if (slot_used[t][slot])
+		return -EBUSY;
+	slot_used[t][slot] = true;
+	return 0;
+}
+
 void slot_put(const struct devtab_entry *dt, unsigned slot)
 {
 	int t = type_index(dt);

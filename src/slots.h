@@ -10,6 +10,8 @@ struct devtab_entry;
 
 /* The lowest number of @dt not in use; -ENOSPC when all are. */
 int slot_take(const struct devtab_entry *dt, unsigned *slot);
+/* Take number @slot of @dt (daemon restart); -EBUSY when in use. */
+int slot_claim(const struct devtab_entry *dt, unsigned slot);
 void slot_put(const struct devtab_entry *dt, unsigned slot);
 
 #endif

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -118,6 +119,128 @@ int xs_dev_parse(enum xs_layout layout, uint32_t domid,
 	}
 	if (xs_parse_state(raw->state, &out->state) < 0) {
 		*why = "bad 'state'";
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int xs_restore_format(const struct xs_restore *r, char *buf, size_t len)
+{
+	size_t off = 0;
+	int n;
+
+	n = snprintf(buf, len, "v1 slot=%u ioserv=%u status=%#x features=%#llx",
+	    r->slot, r->ioservid, r->status, (unsigned long long)r->features);
+	if (n < 0 || (size_t)n >= len)
+		return -ENOSPC;
+	off = (size_t)n;
+	for (unsigned i = 0; i < XS_RESTORE_MAX_QUEUES; i++) {
+		if ((r->ready & (1u << i)) == 0)
+			continue;
+		n = snprintf(buf + off, len - off, " q%u=%u,%#llx,%#llx,%#llx",
+		    i, r->q[i].num, (unsigned long long)r->q[i].desc,
+		    (unsigned long long)r->q[i].avail,
+		    (unsigned long long)r->q[i].used);
+		if (n < 0 || (size_t)n >= len - off)
+			return -ENOSPC;
+		off += (size_t)n;
+	}
+	return (int)off;
+}
+
+/* Split ring alignment (virtio 1.2, 2.7): desc 16, avail 2, used 4. */
+static bool restore_queue_ok(uint32_t num, uint64_t desc, uint64_t avail,
+    uint64_t used)
+{
+	return num != 0 && num <= 32768 && (num & (num - 1)) == 0 &&
+	    (desc & 15) == 0 && (avail & 1) == 0 && (used & 3) == 0;
+}
+
+/* "qI=num,desc,avail,used" */
+static int restore_queue(char *v, unsigned qi, struct xs_restore *out)
+{
+	uint64_t f[4];
+	char *save = NULL, *tok = strtok_r(v, ",", &save);
+	unsigned n = 0;
+
+	for (; tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+		if (n == 4 || xs_parse_u64(tok, 0, &f[n]) < 0)
+			return -EINVAL;
+		n++;
+	}
+	if (n != 4 || f[0] > UINT32_MAX ||
+	    !restore_queue_ok((uint32_t)f[0], f[1], f[2], f[3]))
+		return -EINVAL;
+	out->q[qi].num = (uint32_t)f[0];
+	out->q[qi].desc = f[1];
+	out->q[qi].avail = f[2];
+	out->q[qi].used = f[3];
+	out->ready |= 1u << qi;
+	return 0;
+}
+
+int xs_restore_parse(const char *s, struct xs_restore *out, const char **why)
+{
+	char buf[XS_RESTORE_LEN_MAX + 1], *save = NULL, *tok;
+	unsigned seen = 0;	/* bit 0 slot, 1 ioserv, 2 status, 3 features */
+	uint64_t v;
+
+	memset(out, 0, sizeof(*out));
+	*why = "malformed restart record";
+	if (s == NULL || strlen(s) > XS_RESTORE_LEN_MAX)
+		return -EINVAL;
+	memcpy(buf, s, strlen(s) + 1);
+	tok = strtok_r(buf, " ", &save);
+	if (tok == NULL || strcmp(tok, "v1") != 0) {
+		*why = "restart record of an unknown version";
+		return -EINVAL;
+	}
+	while ((tok = strtok_r(NULL, " ", &save)) != NULL) {
+		char *eq = strchr(tok, '=');
+		static const char *const keys[] = { "slot", "ioserv", "status",
+		    "features" };
+		unsigned k;
+
+		if (eq == NULL)
+			return -EINVAL;
+		*eq++ = '\0';
+		if (tok[0] == 'q' && tok[1] != '\0') {
+			uint32_t qi;
+
+			if (xs_parse_id(tok + 1, XS_RESTORE_MAX_QUEUES - 1,
+			    &qi) < 0 || (out->ready & (1u << qi)) != 0 ||
+			    restore_queue(eq, qi, out) < 0) {
+				*why = "bad queue in the restart record";
+				return -EINVAL;
+			}
+			continue;
+		}
+		for (k = 0; k < 4; k++)
+			if (strcmp(tok, keys[k]) == 0)
+				break;
+		if (k == 4 || (seen & (1u << k)) != 0 ||
+		    xs_parse_u64(eq, 0, &v) < 0) {
+			*why = "bad key in the restart record";
+			return -EINVAL;
+		}
+		seen |= 1u << k;
+		/* Bounds: 64 slots a type, 8 servers a domain, a status byte. */
+		if ((k == 0 && v >= 64) || (k == 1 && v > 0xffff) ||
+		    (k == 2 && v > 0xff)) {
+			*why = "value out of range in the restart record";
+			return -EINVAL;
+		}
+		if (k == 0)
+			out->slot = (uint32_t)v;
+		else if (k == 1)
+			out->ioservid = (uint32_t)v;
+		else if (k == 2)
+			out->status = (uint32_t)v;
+		else
+			out->features = v;
+	}
+	if (seen != 0xf) {
+		*why = "restart record lacks a key";
 		return -EINVAL;
 	}
 	return 0;

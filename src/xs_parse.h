@@ -65,4 +65,43 @@ int xs_parse_id(const char *s, uint32_t max, uint32_t *out);
 int xs_dev_parse(enum xs_layout layout, uint32_t domid,
     const struct xs_dev_raw *raw, struct xs_dev *out, const char **why);
 
+/*
+ * The restart record: what a restarted xen-vhostd needs to serve a device
+ * whose guest is already running. xen-vhostd writes it into the device's
+ * backend node (key XS_RESTORE_KEY) when it serves the device, at the
+ * driver's DRIVER_OK and at each reset; only dom0 can write there, but it
+ * is parsed as strictly as anything else read from xenstore.
+ *
+ *   v1 slot=N ioserv=N status=0xS features=0xF [qI=num,desc,avail,used]...
+ *
+ * One q entry per ready queue (I < XS_RESTORE_MAX_QUEUES), addresses in hex.
+ */
+#define XS_RESTORE_KEY "xen-vhostd-state"
+/* Same bound as VMMIO_MAX_QUEUES. */
+#define XS_RESTORE_MAX_QUEUES 16u
+/* Longest record: 16 queues of 3 x 18-char addresses, with room to spare. */
+#define XS_RESTORE_LEN_MAX 1536u
+
+struct xs_restore {
+	uint32_t slot;		/* N of <type>.sock<N> */
+	uint32_t ioservid;	/* the guest's IOREQ server */
+	uint32_t status;	/* virtio device status */
+	uint64_t features;	/* negotiated with the driver */
+	uint32_t ready;		/* bit i: queue i set up and ready */
+	struct {
+		uint32_t num;
+		uint64_t desc, avail, used;
+	} q[XS_RESTORE_MAX_QUEUES];
+};
+
+/* Format @r into @buf; returns the length, or -ENOSPC. */
+int xs_restore_format(const struct xs_restore *r, char *buf, size_t len);
+/*
+ * xs_restore_parse - the record written by xs_restore_format. Returns 0, or
+ * -EINVAL with *why naming what is wrong (unknown version or key, a number
+ * out of range, a queue twice, a queue size not a power of two <= 32768, an
+ * address not aligned as the split ring needs).
+ */
+int xs_restore_parse(const char *s, struct xs_restore *out, const char **why);
+
 #endif

@@ -4,6 +4,14 @@
  * backend directories become served devices, with the xenbus handshake
  * (Initialising -> InitWait once served -> Connected at DRIVER_OK; Closing
  * -> Closed on removal). No sleeps: everything runs off xenstore watches.
+ *
+ * Daemon restart: each served device carries a restart record in its
+ * backend node (xs_parse.h, XS_RESTORE_KEY): socket slot, IOREQ server id
+ * and the driver's register state. A xen-vhostd that finds a node past
+ * Initialising with a record takes the device over: same socket, the same
+ * IOREQ server (its ranges and vCPU event channels survive us in Xen), the
+ * guest's rings resumed. On exit xen-vhostd leaves everything in place for
+ * that (--on-exit detach), or releases it (--on-exit release).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -48,6 +56,7 @@ struct xd_dev {
 	unsigned slot;
 	struct xvd_device *dev;
 	bool seen;		/* found in the current scan */
+	bool restored;		/* taken over from a previous xen-vhostd */
 	struct xd_dev *next;
 };
 
@@ -55,6 +64,7 @@ struct xd_guest {
 	uint32_t domid;
 	struct xvd_guest *g;
 	struct xd_dev *devs;
+	bool sweep;		/* taken-over server: serve stale slots */
 	struct xd_guest *next;
 };
 
@@ -86,6 +96,22 @@ static void xd_write_state(const char *path, enum xs_state st)
 	snprintf(v, sizeof(v), "%d", (int)st);
 	if (!xs_write(xd.xs, XBT_NULL, full, v, (unsigned)strlen(v)))
 		log_warn("xenstore: write %s=%s", full, v);
+}
+
+static void xd_write_restore(struct xd_dev *d)
+{
+	char full[XD_PATH_MAX + 32], v[XS_RESTORE_LEN_MAX];
+	struct xs_restore r;
+	int n;
+
+	if (d->dev == NULL || d->xg == NULL)
+		return;		/* still being added: written once it is */
+	device_save(d->dev, &r);
+	r.ioservid = guest_hv(d->xg->g)->ioservid;
+	n = xs_restore_format(&r, v, sizeof(v));
+	snprintf(full, sizeof(full), "%s/%s", d->path, XS_RESTORE_KEY);
+	if (n < 0 || !xs_write(xd.xs, XBT_NULL, full, v, (unsigned)n))
+		log_warn("xenstore: write %s", full);
 }
 
 static bool xd_is_bad(const char *path)
@@ -138,6 +164,12 @@ static void xd_driver_ok(void *arg)
 	struct xd_dev *d = arg;
 
 	xd_write_state(d->path, XS_STATE_CONNECTED);
+	xd_write_restore(d);
+}
+
+static void xd_reset(void *arg)
+{
+	xd_write_restore(arg);
 }
 
 static void xd_dev_remove(struct xd_dev *d, bool write_closed)
@@ -153,8 +185,13 @@ static void xd_dev_remove(struct xd_dev *d, bool write_closed)
 	guest_remove_device(xg->g, d->dev);
 	slot_put(d->dt, d->slot);
 	/* Closed only once the mappings are gone: libxl destroys next. */
-	if (write_closed)
+	if (write_closed) {
+		char full[XD_PATH_MAX + 32];
+
+		snprintf(full, sizeof(full), "%s/%s", d->path, XS_RESTORE_KEY);
+		(void)xs_rm(xd.xs, XBT_NULL, full);
 		xd_write_state(d->path, XS_STATE_CLOSED);
+	}
 	free(d);
 }
 
@@ -175,31 +212,75 @@ static void xd_guest_destroy(struct xd_guest *xg, bool domain_gone)
 	free(xg);
 }
 
-static struct xd_guest *xd_guest_get(uint32_t domid)
+/* @adopt: the IOREQ server a previous xen-vhostd left, or -1. */
+static struct xd_guest *xd_guest_get(uint32_t domid, int adopt)
 {
 	struct xd_guest *xg = xd_guest_find(domid);
 	struct hv_dom *hv;
 
-	if (xg != NULL)
+	if (xg != NULL) {
+		if (adopt >= 0 && (uint32_t)adopt != guest_hv(xg->g)->ioservid)
+			log_warnx("dom%u: restart records name IOREQ servers %u"
+			    " and %d: serving %u", domid,
+			    guest_hv(xg->g)->ioservid, adopt,
+			    guest_hv(xg->g)->ioservid);
 		return xg;
+	}
 	xg = calloc(1, sizeof(*xg));
 	if (xg == NULL)
 		return NULL;
 	xg->domid = domid;
-	if (hv_xen_dom_open(xd.x, domid, &hv) < 0 || guest_create(hv, &xg->g) < 0) {
+	if (hv_xen_dom_open(xd.x, domid, &hv) < 0) {
 		free(xg);
 		return NULL;
 	}
+	hv->adopt_ioservid = adopt;
+	if (guest_create(hv, &xg->g) < 0) {
+		free(xg);
+		return NULL;
+	}
+	xg->sweep = guest_hv(xg->g)->adopted;
 	xg->next = xd.guests;
 	xd.guests = xg;
 	return xg;
 }
 
-/* A device node seen for the first time. */
+/*
+ * A node past Initialising is served only with a restart record (a previous
+ * xen-vhostd's device); others are stale, or another back-end's. Returns
+ * 1 with *r filled to take it over, 0 to leave it alone.
+ */
+static int xd_restorable(const char *path, enum xs_state st,
+    struct xs_restore *r)
+{
+	char *rec;
+	const char *why = NULL;
+	int rc;
+
+	if (st != XS_STATE_INITWAIT && st != XS_STATE_CONNECTED)
+		return 0;
+	rec = xd_read(path, XS_RESTORE_KEY);
+	if (rec == NULL)
+		return 0;
+	rc = xs_restore_parse(rec, r, &why);
+	free(rec);
+	if (rc < 0) {
+		log_warnx("%s: %s: device not taken over", path, why);
+		return 0;
+	}
+	return 1;
+}
+
+/*
+ * A device node seen for the first time. @restoring: the first pass of a
+ * scan, which takes over a previous xen-vhostd's devices (they claim their
+ * socket numbers before new devices take the lowest free ones).
+ */
 static void xd_dev_add(unsigned kind, uint32_t domid, uint32_t devid,
-    const char *path)
+    const char *path, bool restoring)
 {
 	char *keys[8] = { NULL };
+	struct xs_restore rec;
 	struct xs_dev_raw raw;
 	struct xvd_device_cfg cfg;
 	struct xd_guest *xg;
@@ -230,21 +311,31 @@ static void xd_dev_add(unsigned kind, uint32_t domid, uint32_t devid,
 		xd_mark_bad(path);
 		return;
 	}
-	/* Only a node libxl is still setting up; others are stale or ours. */
-	if (xdev.state != XS_STATE_INITIALISING)
+	/* A node libxl is still setting up, or one to take over. */
+	if (restoring) {
+		if (xdev.state == XS_STATE_INITIALISING ||
+		    !xd_restorable(path, xdev.state, &rec))
+			return;
+	} else if (xdev.state != XS_STATE_INITIALISING) {
 		return;
+	}
 	d = calloc(1, sizeof(*d));
 	if (d == NULL)
 		return;
 	d->kind = kind;
 	d->devid = devid;
 	d->dt = xdev.dt;
+	d->restored = restoring;
 	snprintf(d->path, sizeof(d->path), "%s", path);
-	if (slot_take(d->dt, &d->slot) < 0) {
+	if (restoring ? slot_claim(d->dt, rec.slot) < 0 :
+	    slot_take(d->dt, &d->slot) < 0) {
 		log_warnx("dom%u: no free %s socket number", domid, d->dt->name);
 		free(d);
+		xd_mark_bad(path);
 		return;
 	}
+	if (restoring)
+		d->slot = rec.slot;
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.dt = d->dt;
 	cfg.slot = d->slot;
@@ -256,7 +347,9 @@ static void xd_dev_add(unsigned kind, uint32_t domid, uint32_t devid,
 	cfg.shadow_bytes = xd.opts.shadow_bytes;
 	cfg.grants = xdev.grant_usage && !xd.opts.force_foreign;
 	cfg.on_driver_ok = xd_driver_ok;
+	cfg.on_reset = xd_reset;
 	cfg.cb_arg = d;
+	cfg.restore = restoring ? &rec : NULL;
 	snprintf(cfg.socket, sizeof(cfg.socket), "%s/%s.sock%u",
 	    xd.opts.socket_dir, d->dt->name, d->slot);
 	if (xd.opts.device_settings != NULL &&
@@ -267,21 +360,28 @@ static void xd_dev_add(unsigned kind, uint32_t domid, uint32_t devid,
 		return;
 	}
 
-	xg = xd_guest_get(domid);
+	xg = xd_guest_get(domid, restoring ? (int)rec.ioservid : -1);
 	if (xg == NULL || guest_add_device(xg->g, &cfg, &d->dev) < 0) {
 		log_warnx("dom%u: %s device %u at %#llx not served", domid,
 		    d->dt->name, devid, (unsigned long long)xdev.base);
 		slot_put(d->dt, d->slot);
 		free(d);
-		xd_mark_bad(path);
+		/* Before the mark: destroying the guest forgets its marks. */
 		if (xg != NULL && xg->devs == NULL)
 			xd_guest_destroy(xg, false);
+		xd_mark_bad(path);
 		return;
 	}
 	d->xg = xg;
 	d->seen = true;
 	d->next = xg->devs;
 	xg->devs = d;
+	xd_write_restore(d);
+	if (restoring) {
+		log_info("dom%u %s%u: taken over (%s)", domid, d->dt->name,
+		    d->slot, path);
+		return;
+	}
 	/* libxl waits for exactly InitWait before it starts the guest. */
 	xd_write_state(path, XS_STATE_INITWAIT);
 }
@@ -309,7 +409,7 @@ static void xd_dev_check(struct xd_dev *d)
 	}
 }
 
-static void xd_scan_kind(unsigned kind)
+static void xd_scan_kind(unsigned kind, bool restoring)
 {
 	/* Sized so that dir/<domid>/<devid> always fits in XD_PATH_MAX. */
 	char dir[XD_PATH_MAX - 32], path[XD_PATH_MAX - 16];
@@ -339,7 +439,8 @@ static void xd_scan_kind(unsigned kind)
 			if (d != NULL)
 				xd_dev_check(d);
 			else if (!xd_is_bad(dpath))
-				xd_dev_add(kind, domid, devid, dpath);
+				xd_dev_add(kind, domid, devid, dpath,
+				    restoring);
 		}
 		free(devs);
 	}
@@ -353,8 +454,15 @@ static void xd_scan(void)
 	for (xg = xd.guests; xg != NULL; xg = xg->next)
 		for (struct xd_dev *d = xg->devs; d != NULL; d = d->next)
 			d->seen = false;
-	for (unsigned k = 0; k < ARRAY_SIZE(xd_kinds); k++)
-		xd_scan_kind(k);
+	for (unsigned pass = 0; pass < 2; pass++)
+		for (unsigned k = 0; k < ARRAY_SIZE(xd_kinds); k++)
+			xd_scan_kind(k, pass == 0);
+	for (xg = xd.guests; xg != NULL; xg = xg->next) {
+		/* Once every taken-over device is back. */
+		if (xg->sweep)
+			guest_sweep(xg->g);
+		xg->sweep = false;
+	}
 	for (xg = xd.guests; xg != NULL; xg = next) {
 		struct xd_dev *d, *dnext;
 
@@ -391,6 +499,7 @@ int xd_start(struct hv_xen *x, const struct xd_opts *opts)
 
 	xd.x = x;
 	xd.opts = *opts;
+	xd.nr_bad = 0;
 	xd.xs = xs_open(0);
 	if (xd.xs == NULL) {
 		log_warn("cannot open xenstore");
@@ -431,10 +540,37 @@ void xd_foreach(void (*cb)(struct xvd_guest *g, void *arg), void *arg)
 		cb(xg->g, arg);
 }
 
-void xd_stop(void)
+/* Daemon exit, detached: Xen and xenstore keep everything for the next. */
+static void xd_guest_detach(struct xd_guest *xg)
 {
-	while (xd.guests != NULL)
-		xd_guest_destroy(xd.guests, false);
+	struct hv_dom *hv = guest_hv(xg->g);
+	unsigned n = 0;
+
+	xd.guests = xg->next;
+	hv->detach = true;
+	while (xg->devs != NULL) {
+		struct xd_dev *d = xg->devs;
+
+		xg->devs = d->next;
+		guest_remove_device(xg->g, d->dev);
+		slot_put(d->dt, d->slot);
+		free(d);
+		n++;
+	}
+	log_info("dom%u: %u device(s) left to the next xen-vhostd (IOREQ"
+	    " server %u)", xg->domid, n, hv->ioservid);
+	guest_destroy(xg->g);
+	free(xg);
+}
+
+void xd_stop(bool detach)
+{
+	while (xd.guests != NULL) {
+		if (detach)
+			xd_guest_detach(xd.guests);
+		else
+			xd_guest_destroy(xd.guests, false);
+	}
 	evloop_watch_del(xd.w);
 	xd.w = NULL;
 	if (xd.xs != NULL)

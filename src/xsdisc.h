@@ -32,7 +32,12 @@ int xd_start(struct hv_xen *x, const struct xd_opts *opts);
 struct xvd_guest;
 /* cb(guest, arg) for every served guest (control socket). */
 void xd_foreach(void (*cb)(struct xvd_guest *g, void *arg), void *arg);
-/* Release every guest (state Closed for each device) and close xenstore. */
-void xd_stop(void);
+/*
+ * xd_stop - close xenstore. @detach: leave every guest's IOREQ server,
+ * ranges, xenbus state and restart records for the next xen-vhostd (a
+ * restart takes the devices over). Otherwise release every guest: state
+ * Closed for each device, IOREQ servers destroyed.
+ */
+void xd_stop(bool detach);
 
 #endif

@@ -1049,6 +1049,76 @@ static void test_destroy_inflight(void **state)
 	t_close(&t);
 }
 
+/*
+ * Daemon restart: a new shadow queue over rings a previous xen-vhostd
+ * served resumes at the guest's used index: what was made available but
+ * not completed is taken (again), nothing completed is redone.
+ */
+static void test_resume(void **state)
+{
+	const char *why = NULL;
+	struct be_req r;
+	uint32_t id, len;
+	struct t t;
+
+	(void)state;
+	t_open(&t, true, false);
+	/* The guest made four requests available... */
+	for (uint16_t h = 0; h < 4; h++) {
+		g_desc(h, SLOT(h), 100, VRING_DESC_F_WRITE, 0);
+		g_push(&t, h);
+	}
+	/* ...the previous daemon completed head 0 and died. */
+	shadow_vq_destroy(t.vq);
+	wr32(g(GPA(T_USED_OFF)) + 4, 0);
+	wr32(g(GPA(T_USED_OFF)) + 8, 100);
+	wr16(g(GPA(T_USED_OFF)) + 2, 1);
+	memset(gx(SLOT(0)), T_CANARY, 100);
+	t.cfg.resume = true;
+	assert_int_equal(shadow_vq_create(t.m, &t.cfg, &t.vq), 0);
+	{
+		struct shadow_ring_addr a;
+
+		shadow_vq_ring_addr(t.vq, &a);
+		t.s_desc = (uint8_t *)(uintptr_t)a.desc_hva;
+		t.s_avail = (uint8_t *)(uintptr_t)a.avail_hva;
+		t.s_used = (uint8_t *)(uintptr_t)a.used_hva;
+	}
+	assert_int_equal(g_avail_event(&t), 1);
+	assert_int_equal(shadow_vq_kick(t.vq, &why), 1);
+	assert_int_equal(shadow_vq_inflight(t.vq), 3);
+	for (unsigned i = 0; i < 3; i++) {
+		assert_true(be_pop(&t, &r));
+		be_write(&r, 100, (uint8_t)(0x10 * i));
+		be_used(&t, r.id, 100);
+	}
+	assert_false(be_pop(&t, &r));
+	assert_true(shadow_vq_complete(t.vq, &why) >= 0);
+	assert_int_equal(g_used_idx(), 4);
+	for (uint16_t i = 1; i < 4; i++) {
+		g_used_elem(&t, i, &id, &len);
+		assert_int_equal(id, i);	/* heads 1, 2, 3 in order */
+		assert_int_equal(len, 100);
+		memcpy(gx(SLOT(i)), g(SLOT(i)), 100);
+	}
+	t_close(&t);
+}
+
+/* Resume over indexes no driver can have left: refused. */
+static void test_resume_bad_indexes(void **state)
+{
+	struct shadow_vq *vq;
+	struct t t;
+
+	(void)state;
+	t_open(&t, false, false);
+	wr16(g(GPA(T_AVAIL_OFF)) + 2, T_NUM + 1);
+	t.cfg.resume = true;
+	assert_int_equal(shadow_vq_create(t.m, &t.cfg, &vq), -EINVAL);
+	assert_null(vq);
+	t_close(&t);
+}
+
 /* Two queues share one shadow memory. */
 static void test_two_queues(void **state)
 {
@@ -1516,6 +1586,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_too_big_for_shadow, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_destroy_inflight, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_resume, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_resume_bad_indexes, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_two_queues, setup,
 		    teardown),

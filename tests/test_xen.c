@@ -33,7 +33,8 @@
 
 static char calls[2048];
 static ioreq_t page[4096 / sizeof(ioreq_t)] __attribute__((aligned(4096)));
-static bool page_mapped, fail_bind;
+static bool page_mapped, fail_bind, range_exists;
+static int fail_resource_id = -1;	/* map_resource of this id: ENOENT */
 static int fake_handle;
 
 /* The kernel's side of the privcmd eventfd ioctls. */
@@ -210,6 +211,10 @@ int __wrap_xendevicemodel_map_io_range_to_ioreq_server(
 {
 	call("map_range(%u,%#llx-%#llx)", id, (unsigned long long)s,
 	    (unsigned long long)e);
+	if (range_exists) {
+		errno = EEXIST;
+		return -1;
+	}
 	return 0;
 }
 
@@ -263,6 +268,10 @@ xenforeignmemory_resource_handle *__wrap_xenforeignmemory_map_resource(
 {
 	call("map_resource(type=%u,id=%u,frame=%lu,nr=%lu)", type, id, frame,
 	    nr);
+	if ((int)id == fail_resource_id) {
+		errno = ENOENT;
+		return NULL;
+	}
 	page_mapped = true;
 	*addr = page;
 	return (xenforeignmemory_resource_handle *)&fake_handle;
@@ -327,7 +336,8 @@ static int setup(void **state)
 	nr_ioctls = 0;
 	calls[0] = '\0';
 	memset(page, 0, sizeof(page));
-	page_mapped = fail_bind = false;
+	page_mapped = fail_bind = range_exists = false;
+	fail_resource_id = -1;
 	return 0;
 }
 
@@ -397,6 +407,68 @@ static void test_dead_domain_skips_hypercalls(void **state)
 	/* Xen destroyed the server with the domain: only local state goes. */
 	assert_string_equal(calls,
 	    "unmap_resource unbind(1100) unbind(1101) unbind(1102) ");
+	hv_xen_close(x);
+}
+
+/*
+ * Daemon restart: a previous xen-vhostd's server is mapped again, not
+ * created; its ranges are there already (EEXIST); a detached exit leaves
+ * the server, its state and its ranges to the next daemon.
+ */
+static void test_adopt_and_detach(void **state)
+{
+	struct hv_xen *x;
+	struct hv_dom *d;
+
+	assert_int_equal(hv_xen_open(&x), 0);
+	assert_int_equal(hv_xen_dom_open(x, 7, &d), 0);
+	assert_int_equal(d->adopt_ioservid, -1);
+	d->adopt_ioservid = 2;
+	/* What the old server's page holds: Xen wrote it at its enable. */
+	for (unsigned i = 0; i < NR_VCPUS; i++)
+		page[i].vp_eport = 100 + i;
+	calls[0] = '\0';
+	assert_int_equal(d->ops->ioreq_create(d), 0);
+	assert_true(d->adopted);
+	assert_int_equal(d->ioservid, 2);
+	range_exists = true;
+	assert_int_equal(d->ops->map_range(d, 0x2000000, 0x20001ff), 0);
+	range_exists = false;
+	assert_int_equal(d->ops->enable(d), 0);
+	assert_string_equal(calls,
+	    "map_resource(type=0,id=2,frame=1,nr=1) "
+	    "map_range(2,0x2000000-0x20001ff) state(2,1) "
+	    "bind(100) bind(101) bind(102) ");
+
+	calls[0] = '\0';
+	d->detach = true;
+	d->ops->destroy(d);
+	assert_string_equal(calls,
+	    "unmap_resource unbind(1100) unbind(1101) unbind(1102) ");
+	hv_xen_close(x);
+}
+
+/* The server named in the restart record is gone: create a new one. */
+static void test_adopt_server_gone(void **state)
+{
+	struct hv_xen *x;
+	struct hv_dom *d;
+
+	assert_int_equal(hv_xen_open(&x), 0);
+	assert_int_equal(hv_xen_dom_open(x, 7, &d), 0);
+	d->adopt_ioservid = 3;
+	fail_resource_id = 3;
+	calls[0] = '\0';
+	assert_int_equal(d->ops->ioreq_create(d), 0);
+	assert_false(d->adopted);
+	assert_int_equal(d->ioservid, 4);
+	assert_string_equal(calls,
+	    "map_resource(type=0,id=3,frame=1,nr=1) create(7,buf=0) "
+	    "map_resource(type=0,id=4,frame=1,nr=1) ");
+	/* A range that exists in a server we created is an error. */
+	range_exists = true;
+	assert_int_equal(d->ops->map_range(d, 0x2000000, 0x20001ff), -EEXIST);
+	d->ops->destroy(d);
 	hv_xen_close(x);
 }
 
@@ -531,6 +603,8 @@ int main(void)
 		cmocka_unit_test_setup(test_kernel_fast_path_args, setup),
 		cmocka_unit_test_setup(test_kernel_without_fast_path, setup),
 		cmocka_unit_test_setup(test_grant_map, setup),
+		cmocka_unit_test_setup(test_adopt_and_detach, setup),
+		cmocka_unit_test_setup(test_adopt_server_gone, setup),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -171,6 +171,91 @@ static void test_numbers(void **state)
 	assert_int_equal(st, XS_STATE_CLOSING);
 }
 
+/* The restart record: what is formatted parses back the same. */
+static void test_restore_roundtrip(void **state)
+{
+	struct xs_restore r, back;
+	char buf[XS_RESTORE_LEN_MAX];
+	const char *why = NULL;
+	int n;
+
+	/* Padding zeroed too: the comparisons below are of whole structs. */
+	memset(&r, 0, sizeof(r));
+	r.slot = 63;
+	r.ioservid = 7;
+	r.status = 0xf;
+	r.features = UINT64_C(0x130007e46);
+	r.ready = 0x8001;
+
+	r.q[0].num = 256;
+	r.q[0].desc = UINT64_C(0x44e10000);
+	r.q[0].avail = UINT64_C(0x44e11000);
+	r.q[0].used = UINT64_C(0x44e11240);
+	r.q[15].num = 32768;
+	r.q[15].desc = UINT64_C(0xfffffffffffffff0);
+	r.q[15].avail = UINT64_C(0xfffffffffffffffe);
+	r.q[15].used = UINT64_C(0xfffffffffffffffc);
+	n = xs_restore_format(&r, buf, sizeof(buf));
+	assert_true(n > 0);
+	assert_int_equal(xs_restore_parse(buf, &back, &why), 0);
+	assert_memory_equal(&r, &back, sizeof(r));
+	/* Every queue ready, longest addresses: still fits the bound. */
+	for (unsigned i = 0; i < XS_RESTORE_MAX_QUEUES; i++)
+		r.q[i] = r.q[15];
+	r.ready = 0xffff;
+	r.features = UINT64_MAX;
+	n = xs_restore_format(&r, buf, sizeof(buf));
+	assert_true(n > 0 && (size_t)n < XS_RESTORE_LEN_MAX);
+	assert_int_equal(xs_restore_parse(buf, &back, &why), 0);
+	assert_memory_equal(&r, &back, sizeof(r));
+	assert_int_equal(xs_restore_format(&r, buf, 40), -ENOSPC);
+	/* Status 0: no queues. */
+	assert_int_equal(xs_restore_parse("v1 slot=0 ioserv=0 status=0 "
+	    "features=0", &back, &why), 0);
+	assert_int_equal(back.ready, 0);
+}
+
+static void test_restore_malformed(void **state)
+{
+	static const char *const bad[] = {
+		"", "v1", "v2 slot=0 ioserv=0 status=0 features=0",
+		"v1 slot=0 ioserv=0 status=0",
+		"v1 slot=0 ioserv=0 status=0 features=0 extra",
+		"v1 slot=-1 ioserv=0 status=0 features=0",
+		"v1 slot=64 ioserv=0 status=0 features=0",
+		"v1 slot=0 ioserv=65536 status=0 features=0",
+		"v1 slot=0 ioserv=0 status=256 features=0",
+		"v1 slot=0 ioserv=0 status=0 features=0x1ffffffffffffffff",
+		"v1 slot=0 ioserv=0 ioserv=0 status=0 features=0",
+		"v1 slot=0 ioserv=0 status=0 features=0 q0=0,0,0,0",
+		"v1 slot=0 ioserv=0 status=0 features=0 q0=3,0,0,0",
+		"v1 slot=0 ioserv=0 status=0 features=0 q0=65536,0,0,0",
+		"v1 slot=0 ioserv=0 status=0 features=0 q0=8,0x8,0,0",
+		"v1 slot=0 ioserv=0 status=0 features=0 q0=8,0,0x1,0",
+		"v1 slot=0 ioserv=0 status=0 features=0 q0=8,0,0,0x2",
+		"v1 slot=0 ioserv=0 status=0 features=0 q0=8,0,0",
+		"v1 slot=0 ioserv=0 status=0 features=0 q0=8,0,0,0,0",
+		"v1 slot=0 ioserv=0 status=0 features=0 q0=8,,0,0",
+		"v1 slot=0 ioserv=0 status=0 features=0 q0=8,0,0,0 q0=8,0,0,0",
+		"v1 slot=0 ioserv=0 status=0 features=0 q16=8,0,0,0",
+		"v1 slot=0 ioserv=0 status=0 features=0 q=8,0,0,0",
+		"v1 slot=0 ioserv=0 status=0 features=0 qx=8,0,0,0",
+		"v1 slot= ioserv=0 status=0 features=0",
+		"v1 slot=0 ioserv=0 status=0 features=0 nokey",
+	};
+	struct xs_restore r;
+
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		const char *why = NULL;
+
+		if (xs_restore_parse(bad[i], &r, &why) == 0)
+			fail_msg("accepted: '%s'", bad[i]);
+		assert_non_null(why);
+	}
+	assert_int_equal(xs_restore_parse(NULL, &r, &(const char *){ NULL }),
+	    -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -180,6 +265,8 @@ int main(void)
 		cmocka_unit_test(test_not_served),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_numbers),
+		cmocka_unit_test(test_restore_roundtrip),
+		cmocka_unit_test(test_restore_malformed),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -90,6 +90,19 @@ struct hv_dom {
 	unsigned nr_mem;
 	struct hv_mem_region mem[HV_MAX_MEM];
 	bool dead;		/* domain gone: skip calls that would fail */
+	/*
+	 * Daemon restart (xen): serve the IOREQ server a previous xen-vhostd
+	 * left (its id), instead of creating one; -1 creates. ioservid is
+	 * the server in use once ioreq_create succeeded.
+	 */
+	int adopt_ioservid;
+	uint32_t ioservid;
+	bool adopted;		/* ioreq_create took over adopt_ioservid */
+	/*
+	 * destroy() leaves the IOREQ server, its ranges and the domain's
+	 * xenbus state to the next xen-vhostd (daemon exit, not domain end).
+	 */
+	bool detach;
 };
 
 /*

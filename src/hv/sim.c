@@ -220,6 +220,7 @@ int sim_accept(int lfd, struct hv_dom **out, struct sim_hello *hello)
 	s->d.ops = &sim_ops;
 	s->d.domid = hello->domid;
 	s->d.nr_vcpus = hello->nr_vcpus;
+	s->d.adopt_ioservid = -1;
 	s->sock = sock;
 	s->ram_fd = fds[0];
 	s->iopage_fd = -1;

@@ -158,6 +158,7 @@ int hv_xen_dom_open(struct hv_xen *x, uint32_t domid, struct hv_dom **out)
 	xd->d.ops = &xen_ops;
 	xd->d.domid = domid;
 	xd->d.nr_vcpus = nr;
+	xd->d.adopt_ioservid = -1;
 	xd->xce = xenevtchn_open(NULL, 0);
 	if (xd->xce == NULL) {
 		log_warn("dom%u: xenevtchn_open", domid);
@@ -173,12 +174,36 @@ static int xen_ioreq_create(struct hv_dom *d)
 	struct xen_dom *xd = to_xen(d);
 	void *page = NULL;
 
+	if (d->adopt_ioservid >= 0) {
+		/*
+		 * A previous xen-vhostd's server outlives it (Xen ties it to
+		 * dom0, not to a process), ranges, state and the vp_eports in
+		 * its page included: map the page again and serve it.
+		 */
+		xd->id = (ioservid_t)d->adopt_ioservid;
+		xd->res = xenforeignmemory_map_resource(xd->x->fmem,
+		    (domid_t)d->domid, XENMEM_resource_ioreq_server, xd->id,
+		    XENMEM_resource_ioreq_server_frame_ioreq(0), 1, &page,
+		    PROT_READ | PROT_WRITE, 0);
+		if (xd->res != NULL) {
+			xd->created = true;
+			d->adopted = true;
+			d->ioservid = xd->id;
+			d->iopage = page;
+			log_info("dom%u: took over IOREQ server %u", d->domid,
+			    xd->id);
+			return 0;
+		}
+		log_warn("dom%u: IOREQ server %u of the previous xen-vhostd"
+		    " is gone; creating one", d->domid, xd->id);
+	}
 	if (xendevicemodel_create_ioreq_server(xd->x->dm, (domid_t)d->domid,
 	    XEN_BUFIOREQ_OFF, &xd->id) < 0) {
 		log_warn("dom%u: create_ioreq_server", d->domid);
 		return -errno;
 	}
 	xd->created = true;
+	d->ioservid = xd->id;
 	/* Map before enabling: Xen writes vp_eport only into a mapped page. */
 	xd->res = xenforeignmemory_map_resource(xd->x->fmem, (domid_t)d->domid,
 	    XENMEM_resource_ioreq_server, xd->id,
@@ -199,8 +224,10 @@ static int xen_map_range(struct hv_dom *d, uint64_t start, uint64_t end)
 
 	if (xd->nr_ranges >= ARRAY_SIZE(xd->ranges))
 		return -ENOSPC;
+	/* A taken-over server still has the ranges of its devices. */
 	if (xendevicemodel_map_io_range_to_ioreq_server(xd->x->dm,
-	    (domid_t)d->domid, xd->id, 1, start, end) < 0) {
+	    (domid_t)d->domid, xd->id, 1, start, end) < 0 &&
+	    !(d->adopted && errno == EEXIST)) {
 		log_warn("dom%u: map_io_range %#llx-%#llx", d->domid,
 		    (unsigned long long)start, (unsigned long long)end);
 		return -errno;
@@ -221,7 +248,8 @@ static int xen_unmap_range(struct hv_dom *d, uint64_t start, uint64_t end)
 		xd->ranges[i][0] = xd->ranges[xd->nr_ranges - 1][0];
 		xd->ranges[i][1] = xd->ranges[xd->nr_ranges - 1][1];
 		xd->nr_ranges--;
-		if (!d->dead && xendevicemodel_unmap_io_range_from_ioreq_server(
+		if (!d->dead && !d->detach &&
+		    xendevicemodel_unmap_io_range_from_ioreq_server(
 		    xd->x->dm, (domid_t)d->domid, xd->id, 1, start, end) < 0)
 			return -errno;
 		return 0;
@@ -519,7 +547,7 @@ static void xen_destroy(struct hv_dom *d)
 	struct xen_dom *xd = to_xen(d);
 	xendevicemodel_handle *dm = xd->x->dm;
 
-	if (xd->enabled && !d->dead)
+	if (xd->enabled && !d->dead && !d->detach)
 		xendevicemodel_set_ioreq_server_state(dm, (domid_t)d->domid,
 		    xd->id, 0);
 	while (xd->nr_ranges > 0)
@@ -531,9 +559,12 @@ static void xen_destroy(struct hv_dom *d)
 		xenforeignmemory_unmap_resource(xd->x->fmem, xd->res);
 	for (unsigned i = 0; i < xd->nr_bound; i++)
 		xenevtchn_unbind(xd->xce, xd->local_port[i]);
-	if (xd->created && !d->dead)
+	if (xd->created && !d->dead && !d->detach)
 		xendevicemodel_destroy_ioreq_server(dm, (domid_t)d->domid,
 		    xd->id);
+	else if (d->detach)
+		log_info("dom%u: IOREQ server %u left for the next xen-vhostd",
+		    d->domid, xd->id);
 	xenevtchn_close(xd->xce);
 	free(xd);
 }

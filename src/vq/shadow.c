@@ -1067,8 +1067,17 @@ int shadow_vq_create(struct shadow_mem *m, const struct shadow_vq_cfg *cfg,
 	rc = vq_carve_ring(vq);
 	if (rc < 0)
 		goto fail;
+	if (cfg->resume) {
+		/* The used index is the guest's; we may write it, so read once. */
+		vq->g_used_idx = vq->last_avail = ld16(vq->g_used + USED_IDX);
+		if ((uint16_t)(ld16(vq->g_avail + AVAIL_IDX) - vq->last_avail) >
+		    n) {
+			rc = -EINVAL;
+			goto fail;
+		}
+	}
 	if (vq->event_idx)
-		st16(vq->g_used + avail_event_off(n), 0);
+		st16(vq->g_used + avail_event_off(n), vq->last_avail);
 	log_debug("%s queue %u: shadow ring of %u at offset 0x%llx", vq->name,
 	    vq->index, n, (unsigned long long)vq->desc_off);
 	*out = vq;

@@ -68,6 +68,12 @@ struct shadow_vq_cfg {
 	uint64_t desc_gpa, avail_gpa, used_gpa;	/* guest rings */
 	bool event_idx;		/* VIRTIO_RING_F_EVENT_IDX negotiated */
 	bool indirect;		/* VIRTIO_RING_F_INDIRECT_DESC negotiated */
+	/*
+	 * The guest rings were served by a previous xen-vhostd: start at the
+	 * guest's used index, so every request not completed yet is taken
+	 * (again) from the avail ring.
+	 */
+	bool resume;
 	const struct vq_mem_ops *mem;
 	void *mem_ctx;
 };

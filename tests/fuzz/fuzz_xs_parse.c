@@ -52,6 +52,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else if (why == NULL) {
 		__builtin_trap();
 	}
+	/* The whole input as a restart record: it must round-trip. */
+	{
+		struct xs_restore r, back;
+		char out[XS_RESTORE_LEN_MAX];
+
+		why = NULL;
+		if (xs_restore_parse(buf, &r, &why) == 0) {
+			int n = xs_restore_format(&r, out, sizeof(out));
+
+			if (n < 0 || xs_restore_parse(out, &back, &why) != 0 ||
+			    memcmp(&r, &back, sizeof(r)) != 0 || r.slot >= 64 ||
+			    r.status > 0xff)
+				__builtin_trap();
+		} else if (why == NULL) {
+			__builtin_trap();
+		}
+	}
 	free(buf);
 	return 0;
 }
