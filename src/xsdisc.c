@@ -297,9 +297,13 @@ static void xd_dev_add(unsigned kind, uint32_t domid, uint32_t devid,
 	raw.grant_usage = keys[5] = xd_read(path, "grant_usage");
 	raw.frontend_id = keys[6] = xd_read(path, "frontend-id");
 	raw.state = keys[7] = xd_read(path, "state");
-	rc = xs_dev_parse(xd_kinds[kind].layout, domid, &raw, &xdev, &why);
+	/* No state: libxl is still writing the node, or removing it. */
+	rc = raw.state == NULL ? -EAGAIN :
+	    xs_dev_parse(xd_kinds[kind].layout, domid, &raw, &xdev, &why);
 	for (unsigned i = 0; i < 8; i++)
 		free(keys[i]);
+	if (rc == -EAGAIN)
+		return;
 	if (rc == -ENODEV) {
 		log_debug("%s: not served: %s", path, why);
 		xd_mark_bad(path);

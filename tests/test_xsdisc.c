@@ -585,6 +585,19 @@ static void test_malformed(void **state)
 	}
 }
 
+/* A node without its state key is half written or half removed: wait. */
+static void test_no_state_yet(void **state)
+{
+	disk417(1, 51712, "33554432", "33");
+	rm_tree(D417 "/state");
+	fire();
+	assert_int_equal(nr_devs_made, 0);
+	set(D417, "state", "1");
+	fire();
+	assert_int_equal(nr_devs_made, 1);
+	assert_string_equal(key(D417, "state"), "2");
+}
+
 /* Socket numbers: lowest free, given back when a device goes. */
 static void test_slots(void **state)
 {
@@ -763,6 +776,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_layout_418, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_force_foreign, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_state_yet, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_slots, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vanished, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_domain_gone, setup, teardown),
