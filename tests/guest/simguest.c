@@ -59,7 +59,8 @@ static void usage(FILE *f)
 	    " [--queue-size N]\n"
 	    "                [--write-lba L --write-sectors N --write-seed S]\n"
 	    "                [--read-lba L --read-sectors N --read-seed S]\n"
-	    "                [--invalidate] [--expect-sectors N] [-v]\n"
+	    "                [--invalidate] [--expect-sectors N]\n"
+	    "                [--reset-mid-io N] [--die-mid-io] [-v]\n"
 	    "       simguest fs --connect SOCK --domid N [--vcpus N]"
 	    " [--ram-mb N]\n"
 	    "                [--file NAME] [--bytes N] [--seed S] [--chunk N]"
@@ -201,6 +202,8 @@ struct blk_args {
 	bool invalidate;
 	bool have_expect;
 	uint64_t expect_sectors;
+	uint32_t resets_mid_io;	/* reset/reload cycles with reads in flight */
+	bool die_mid_io;	/* exit with requests in flight */
 };
 
 /* One request buffer of the pipeline. */
@@ -223,7 +226,8 @@ struct guest {
 
 enum { OPT_CONNECT = 256, OPT_DOMID, OPT_VCPUS, OPT_RAM_MB, OPT_INDIRECT,
 	OPT_EVENT_IDX, OPT_DEPTH, OPT_QSIZE, OPT_WLBA, OPT_WSECT, OPT_WSEED,
-	OPT_RLBA, OPT_RSECT, OPT_RSEED, OPT_INVALIDATE, OPT_EXPECT };
+	OPT_RLBA, OPT_RSECT, OPT_RSEED, OPT_INVALIDATE, OPT_EXPECT,
+	OPT_RESETS, OPT_DIE };
 
 static int blk_parse(int argc, char **argv, struct blk_args *a)
 {
@@ -244,6 +248,8 @@ static int blk_parse(int argc, char **argv, struct blk_args *a)
 		{ "read-seed", required_argument, NULL, OPT_RSEED },
 		{ "invalidate", no_argument, NULL, OPT_INVALIDATE },
 		{ "expect-sectors", required_argument, NULL, OPT_EXPECT },
+		{ "reset-mid-io", required_argument, NULL, OPT_RESETS },
+		{ "die-mid-io", no_argument, NULL, OPT_DIE },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -299,6 +305,10 @@ static int blk_parse(int argc, char **argv, struct blk_args *a)
 			r_s = true;
 			break;
 		case OPT_INVALIDATE: a->invalidate = true; break;
+		case OPT_RESETS:
+			rc = parse_u32("reset-mid-io", optarg, &a->resets_mid_io);
+			break;
+		case OPT_DIE: a->die_mid_io = true; break;
 		case OPT_EXPECT:
 			rc = parse_u64("expect-sectors", optarg,
 			    &a->expect_sectors);
@@ -446,6 +456,71 @@ static int run_range(struct guest *g, uint32_t type, uint64_t lba,
 	return 0;
 }
 
+/*
+ * Reads in flight, up to depth, never reaped: what a driver leaves behind
+ * when it is reset, reloaded, kexec'd or its domain destroyed. Returns how
+ * many were made available (and kicked).
+ */
+static int reads_in_flight(struct guest *g)
+{
+	unsigned n = 0;
+	int rc;
+
+	for (unsigned i = 0; i < g->nr_buf; i++) {
+		struct req_buf *rb = &g->buf[i];
+		uint64_t lba = (uint64_t)i * MAX_REQ_SECTORS;
+
+		if (lba + MAX_REQ_SECTORS > g->blk.capacity)
+			break;
+		rc = sg_blk_submit(&g->blk, VIRTIO_BLK_T_IN, lba, rb->gpa,
+		    MAX_REQ_SECTORS * SG_BLK_SECTOR, rb);
+		if (rc == -ENOSPC || rc == -EBUSY)
+			break;
+		if (rc < 0)
+			return rc;
+		n++;
+	}
+	if ((rc = sg_blk_kick(&g->blk)) < 0)
+		return rc;
+	return (int)n;
+}
+
+/*
+ * Status=0 with requests in flight, alternating with a driver reload (a new
+ * probe: new rings elsewhere in guest RAM, as after rmmod/modprobe or a
+ * kexec'd kernel). Whatever the device still completes for the old rings
+ * must not disturb the new ones: the verified I/O after this proves it.
+ */
+static int reset_cycles(struct guest *g, const struct sg_blk_opts *bo)
+{
+	int rc, n;
+
+	for (uint32_t i = 0; i < g->a.resets_mid_io; i++) {
+		if ((n = reads_in_flight(g)) < 0)
+			return n;
+		if (i % 2 == 0) {
+			/* Reset, then set the same device up again. */
+			if ((rc = sg_vdev_reset(&g->blk.vd)) < 0)
+				return rc;
+			sg_vdev_cleanup(&g->blk.vd);
+			free(g->blk.slot);
+			g->blk.slot = NULL;
+			g->blk.vq = NULL;
+			rc = sg_blk_setup(&g->blk, bo);
+		} else {
+			/* Driver reload: reset, probe from scratch. */
+			if ((rc = sg_blk_close(&g->blk)) < 0)
+				return rc;
+			rc = sg_blk_open(&g->blk, g->sim, 0, SIM_MMIO_BASE, bo);
+		}
+		if (rc < 0)
+			return rc;
+		printf("guest: %s %u with %d request(s) in flight ok\n",
+		    i % 2 == 0 ? "reset" : "reload", i + 1, n);
+	}
+	return 0;
+}
+
 static int range_check(const struct guest *g, const char *what, uint64_t lba,
     uint32_t n)
 {
@@ -541,6 +616,19 @@ static int blk_phases(struct guest *g)
 		g->buf[i].p = sg_ram_alloc(g->sim, REQ_BUF_LEN, &g->buf[i].gpa);
 		if (g->buf[i].p == NULL)
 			return -ENOMEM;
+	}
+
+	if (a->resets_mid_io != 0 && (rc = reset_cycles(g, &bo)) < 0)
+		return rc;
+	if (a->die_mid_io) {
+		int n = reads_in_flight(g);
+
+		if (n < 0)
+			return n;
+		/* The domain goes with its requests: no reset, no goodbye. */
+		printf("guest: exiting with %d request(s) in flight\n", n);
+		fflush(stdout);
+		_exit(0);
 	}
 
 	rc = sg_blk_get_id(&g->blk, id);
