@@ -55,6 +55,6 @@ wait_log "$xvd_tmp/xvd.log" 'dom9: released'
 now=$(fds)
 [ "$now" -le "$base" ] || fail "xen-vhostd holds $now fds, $base before the destroyed guests"
 echo "fds: $base before, $now after 3 destroyed guests and 1 more"
-grep -E 'warn|needs reset|lost' "$xvd_tmp/xvd.log" | head -n 5
+grep -E 'warn|needs reset|lost' "$xvd_tmp/xvd.log" | head -n 5 || true
 stop_xvd
 echo "blk-guest-chaos: ok"
