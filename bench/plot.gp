@@ -1,5 +1,5 @@
 # IOPS vs queue depth, 4 KiB random read from a raw file in tmpfs, for the
-# three paths of bench/run. Input (bench/plot writes it): "depth a b c"
+# four paths of bench/run. Input (bench/plot writes it): "depth a b c d"
 # rows, IOPS. Call: gnuplot -e "datafile='F'; outfile='O.png'" plot.gp
 if (!exists("datafile")) datafile = 'build-bench/iops-vs-depth.dat'
 if (!exists("outfile")) outfile = 'build-bench/iops-vs-depth.png'
@@ -18,4 +18,5 @@ set grid ytics
 set key top left
 plot datafile using 1:($4/1000) with linespoints lw 2 pt 7 title "(c) direct vhost-user front-end (limit)", \
      datafile using 1:($2/1000) with linespoints lw 2 pt 5 title "(a) xen-vhostd, zero copy", \
-     datafile using 1:($3/1000) with linespoints lw 2 pt 9 title "(b) xen-vhostd, shadow"
+     datafile using 1:($3/1000) with linespoints lw 2 pt 9 title "(b) xen-vhostd, shadow", \
+     datafile using 1:($5/1000) with linespoints lw 2 pt 11 title "(d) zero copy + kernel fast path (simulated)"

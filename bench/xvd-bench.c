@@ -78,6 +78,7 @@ struct bench_args {
 	double seconds, warmup;
 	unsigned queue_size;
 	bool indirect, event_idx;
+	bool fast_path;		/* sim: a dom0 kernel with privcmd eventfds */
 	uint64_t span_mb;		/* 0: whole disk */
 	uint64_t seed;
 	int xvd_pid, qsd_pid;
@@ -436,6 +437,7 @@ static int bench(const struct bench_args *a)
 		    a->nr_devs, &sim);
 		if (rc < 0)
 			return rc;
+		sg_sim_set_fast_path(sim, a->fast_path);
 		mem = sg_sim_mem(sim);
 		for (unsigned i = 0; i < a->nr_devs; i++, nr_open++)
 			if ((rc = sg_blk_open(&blk[i], sim, i, devs[i].base,
@@ -528,7 +530,7 @@ static int pingpong(const struct bench_args *a)
 static void usage(FILE *f)
 {
 	fputs("usage: xvd-bench sim --connect SOCK --domid N [--devices K]"
-	    " [workload]\n"
+	    " [--fast-path] [workload]\n"
 	    "       xvd-bench direct --socket PATH [workload]\n"
 	    "       xvd-bench pingpong [--seconds S]\n"
 	    "workload: --rw randread|randwrite --depth N --seconds S"
@@ -558,7 +560,7 @@ static int parse(int argc, char **argv, struct bench_args *a)
 {
 	enum { O_CONNECT = 256, O_SOCKET, O_DOMID, O_DEVICES, O_RW, O_DEPTH,
 		O_SECONDS, O_WARMUP, O_QSIZE, O_NO_IND, O_NO_EVIDX, O_SPAN,
-		O_SEED, O_XVD, O_QSD };
+		O_SEED, O_XVD, O_QSD, O_FAST };
 	static const struct option lo[] = {
 		{ "connect", required_argument, NULL, O_CONNECT },
 		{ "socket", required_argument, NULL, O_SOCKET },
@@ -575,6 +577,7 @@ static int parse(int argc, char **argv, struct bench_args *a)
 		{ "seed", required_argument, NULL, O_SEED },
 		{ "xvd-pid", required_argument, NULL, O_XVD },
 		{ "qsd-pid", required_argument, NULL, O_QSD },
+		{ "fast-path", no_argument, NULL, O_FAST },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -649,6 +652,7 @@ static int parse(int argc, char **argv, struct bench_args *a)
 			a->queue_size = (unsigned)v;
 			break;
 		case O_NO_IND: a->indirect = false; break;
+		case O_FAST: a->fast_path = true; break;
 		case O_NO_EVIDX: a->event_idx = false; break;
 		case O_SPAN:
 			rc = parse_num("span-mb", optarg, 0, 1 << 30, &v);

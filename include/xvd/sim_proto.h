@@ -26,6 +26,19 @@
  *   dm -> guest  SIM_DESTROY      destroy_ioreq_server (teardown)
  *   guest -> dm  SIM_STATUS
  *
+ * The kernel fast path (Linux 6.7+ privcmd ioeventfd/irqfd), at any time
+ * after SIM_CONNECTED; the guest plays the dom0 kernel:
+ *   dm -> guest  SIM_IOEVENTFD    u.fast.addr, .queue, .assign; fd (assign
+ *                                 only): a 4-byte guest write of .queue at
+ *                                 .addr signals the eventfd instead of
+ *                                 becoming an ioreq (privcmd completes it)
+ *   dm -> guest  SIM_IRQFD        u.fast.irq, .token, .assign; fd (assign
+ *                                 only): the eventfd signalled raises SPI
+ *                                 .irq; .token names it for the deassign
+ *   guest -> dm  SIM_STATUS       0, or -EOPNOTSUPP for a kernel without
+ *                                 CONFIG_XEN_PRIVCMD_EVENTFD (the default:
+ *                                 the guest enables it explicitly)
+ *
  * After SIM_CONNECTED, a guest MMIO access on vCPU v inside a mapped range of
  * an enabled server: the guest fills slot v (type IOREQ_TYPE_COPY, count 1),
  * write barrier, state = STATE_IOREQ_READY, then writes 1 to to_dm[v]. The dm
@@ -44,6 +57,8 @@
 #define SIM_MAGIC		0x314d5358u	/* "XSM1" */
 #define SIM_MAX_VCPUS		8u
 #define SIM_MAX_DEVS		8u
+/* irqfds a domain may hold: every queue of every device (16 each). */
+#define SIM_MAX_IRQFDS		(SIM_MAX_DEVS * 16u)
 /* Guest layout as libxl lays out an Arm guest (public/arch-arm.h). */
 #define SIM_RAM_BASE		0x40000000ull
 #define SIM_MMIO_BASE		0x02000000ull
@@ -60,6 +75,8 @@ enum sim_msg_type {
 	SIM_STATUS = 6,
 	SIM_CONNECTED = 7,
 	SIM_DESTROY = 8,
+	SIM_IOEVENTFD = 9,
+	SIM_IRQFD = 10,
 };
 
 struct sim_dev {
@@ -92,6 +109,13 @@ struct sim_msg {
 		struct {
 			uint32_t enabled;
 		} state;
+		struct {
+			uint64_t addr;
+			uint32_t queue;
+			uint32_t irq;
+			uint32_t token;
+			uint32_t assign;
+		} fast;
 	} u;
 };
 

@@ -37,6 +37,8 @@ struct sim_dom {
 	int to_dm[SIM_MAX_VCPUS];
 	int to_guest[SIM_MAX_VCPUS];
 	bool have_vcpu_fds;
+	/* irqfds assigned (the fd is ours, not a dup): token = index. */
+	int irqfd[SIM_MAX_IRQFDS];
 };
 
 static struct sim_dom *to_sim(const struct hv_dom *d)
@@ -109,18 +111,39 @@ static int sim_recv(int sock, struct sim_msg *m, int *fds, unsigned max_fds,
 	return 0;
 }
 
-static int sim_send(int sock, uint32_t type, struct sim_msg *m)
+/* One packet, with @fd as SCM_RIGHTS unless it is -1. */
+static int sim_send(int sock, uint32_t type, struct sim_msg *m, int fd)
 {
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} cbuf;
+	struct iovec iov = { .iov_base = m, .iov_len = sizeof(*m) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+
 	m->magic = SIM_MAGIC;
 	m->type = type;
-	if (send(sock, m, sizeof(*m), MSG_NOSIGNAL) != (ssize_t)sizeof(*m))
+	if (fd >= 0) {
+		struct cmsghdr *c;
+
+		memset(&cbuf, 0, sizeof(cbuf));
+		mh.msg_control = cbuf.buf;
+		mh.msg_controllen = sizeof(cbuf.buf);
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	}
+	if (sendmsg(sock, &mh, MSG_NOSIGNAL) != (ssize_t)sizeof(*m))
 		return -errno ? -errno : -EIO;
 	return 0;
 }
 
-/* One Xen call: send, wait for the reply of @want_type. */
+/* One Xen call: send (with @send_fd), wait for the reply of @want_type. */
 static int sim_call(struct sim_dom *s, uint32_t type, struct sim_msg *m,
-    uint32_t want_type, int *fds, unsigned max_fds, unsigned *nr_fds)
+    int send_fd, uint32_t want_type, int *fds, unsigned max_fds,
+    unsigned *nr_fds)
 {
 	struct sim_msg rep;
 	unsigned dummy;
@@ -128,7 +151,7 @@ static int sim_call(struct sim_dom *s, uint32_t type, struct sim_msg *m,
 
 	if (s->d.dead)
 		return -ESRCH;
-	rc = sim_send(s->sock, type, m);
+	rc = sim_send(s->sock, type, m, send_fd);
 	if (rc < 0)
 		goto dead;
 	rc = sim_recv(s->sock, &rep, fds, max_fds, nr_fds ? nr_fds : &dummy,
@@ -221,6 +244,8 @@ int sim_accept(int lfd, struct hv_dom **out, struct sim_hello *hello)
 	s->d.domid = hello->domid;
 	s->d.nr_vcpus = hello->nr_vcpus;
 	s->d.adopt_ioservid = -1;
+	for (unsigned k = 0; k < SIM_MAX_IRQFDS; k++)
+		s->irqfd[k] = -1;
 	s->sock = sock;
 	s->ram_fd = fds[0];
 	s->iopage_fd = -1;
@@ -276,7 +301,7 @@ static int sim_ioreq_create(struct hv_dom *d)
 	void *p;
 	int rc;
 
-	rc = sim_call(s, SIM_CREATE, &m, SIM_CREATE_REPLY, fds, ARRAY_SIZE(fds),
+	rc = sim_call(s, SIM_CREATE, &m, -1, SIM_CREATE_REPLY, fds, ARRAY_SIZE(fds),
 	    &nr);
 	if (rc < 0) {
 		close_fds(fds, nr);
@@ -313,7 +338,8 @@ static int sim_map_range(struct hv_dom *d, uint64_t start, uint64_t end)
 
 	m.u.range.start = start;
 	m.u.range.end = end;
-	return sim_call(to_sim(d), SIM_MAP_RANGE, &m, SIM_STATUS, NULL, 0, NULL);
+	return sim_call(to_sim(d), SIM_MAP_RANGE, &m, -1, SIM_STATUS, NULL, 0,
+	    NULL);
 }
 
 static int sim_unmap_range(struct hv_dom *d, uint64_t start, uint64_t end)
@@ -327,7 +353,8 @@ static int sim_enable(struct hv_dom *d)
 	struct sim_msg m = { 0 };
 
 	m.u.state.enabled = 1;
-	return sim_call(to_sim(d), SIM_SET_STATE, &m, SIM_STATUS, NULL, 0, NULL);
+	return sim_call(to_sim(d), SIM_SET_STATE, &m, -1, SIM_STATUS, NULL, 0,
+	    NULL);
 }
 
 static unsigned sim_nr_event_fds(const struct hv_dom *d)
@@ -383,6 +410,45 @@ static int sim_set_irq(struct hv_dom *d, unsigned irq, unsigned level)
 	return -EINVAL;
 }
 
+/*
+ * The kernel fast path as the simulated guest's "dom0 kernel" offers it.
+ * A reply < 0 is the kernel saying no: the relay stays in userspace.
+ */
+static int sim_ioeventfd(struct hv_dom *d, uint64_t addr, uint32_t queue,
+    int fd, bool assign)
+{
+	struct sim_msg m = { 0 };
+
+	m.u.fast.addr = addr;
+	m.u.fast.queue = queue;
+	m.u.fast.assign = assign;
+	return sim_call(to_sim(d), SIM_IOEVENTFD, &m, assign ? fd : -1,
+	    SIM_STATUS, NULL, 0, NULL);
+}
+
+static int sim_irqfd(struct hv_dom *d, unsigned irq, int fd, bool assign)
+{
+	struct sim_dom *s = to_sim(d);
+	struct sim_msg m = { 0 };
+	unsigned k;
+	int rc;
+
+	/* The token names the fd for the deassign: eventfds look alike. */
+	for (k = 0; k < SIM_MAX_IRQFDS; k++)
+		if (assign ? s->irqfd[k] < 0 : s->irqfd[k] == fd)
+			break;
+	if (k == SIM_MAX_IRQFDS)
+		return assign ? -ENOSPC : -ENOENT;
+	m.u.fast.irq = irq;
+	m.u.fast.token = k;
+	m.u.fast.assign = assign;
+	rc = sim_call(s, SIM_IRQFD, &m, assign ? fd : -1, SIM_STATUS, NULL, 0,
+	    NULL);
+	if (rc == 0 || !assign)
+		s->irqfd[k] = assign ? fd : -1;
+	return rc;
+}
+
 static int sim_map_memory(struct hv_dom *d)
 {
 	struct sim_dom *s = to_sim(d);
@@ -416,7 +482,7 @@ static int sim_connected(struct hv_dom *d, int status)
 	if (d->dead)
 		return -ESRCH;
 	m.status = status;
-	return sim_send(to_sim(d)->sock, SIM_CONNECTED, &m);
+	return sim_send(to_sim(d)->sock, SIM_CONNECTED, &m, -1);
 }
 
 static void sim_destroy(struct hv_dom *d)
@@ -425,7 +491,8 @@ static void sim_destroy(struct hv_dom *d)
 	struct sim_msg m = { 0 };
 
 	if (s->have_vcpu_fds && !d->dead)
-		(void)sim_call(s, SIM_DESTROY, &m, SIM_STATUS, NULL, 0, NULL);
+		(void)sim_call(s, SIM_DESTROY, &m, -1, SIM_STATUS, NULL, 0,
+		    NULL);
 	if (d->iopage != NULL)
 		munmap(d->iopage, SIM_IOREQ_PAGE_LEN);
 	if (d->nr_mem != 0)
@@ -450,6 +517,8 @@ static const struct hv_ops sim_ops = {
 	.pending = sim_pending,
 	.notify = sim_notify,
 	.set_irq = sim_set_irq,
+	.ioeventfd = sim_ioeventfd,
+	.irqfd = sim_irqfd,
 	.map_memory = sim_map_memory,
 	.connected = sim_connected,
 	.destroy = sim_destroy,

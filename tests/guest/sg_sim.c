@@ -69,6 +69,20 @@ struct sg_sim {
 	bool destroyed;		/* a server existed and was destroyed */
 	bool wedged[SIM_MAX_VCPUS];	/* slot timed out: may still be busy */
 	uint64_t access_counter;
+
+	/* The dom0 kernel's privcmd eventfd support, if enabled. */
+	bool fast_path;
+	struct {
+		bool used;
+		uint64_t addr;
+		uint32_t queue;
+		int fd;
+	} ioev[SIM_MAX_IRQFDS];
+	struct {
+		bool used;
+		uint32_t irq;
+		int fd;
+	} irqfd[SIM_MAX_IRQFDS];	/* indexed by the dm's token */
 	struct sg_sim_stats st;
 };
 
@@ -197,11 +211,14 @@ static int sim_reply_status(struct sg_sim *s, int status)
 }
 
 /*
- * Receive one message; the device model never sends fds, so any that come
- * are closed. 0, -ETIMEDOUT, -EPIPE (hang-up) or -EPROTO.
+ * Receive one message. A fast-path message may carry one fd: it goes to
+ * *fd_out (else -1); any other fd is closed. 0, -ETIMEDOUT, -EPIPE
+ * (hang-up) or -EPROTO.
  */
-static int sim_recv(struct sg_sim *s, struct sim_msg *m, int timeout_ms)
+static int sim_recv(struct sg_sim *s, struct sim_msg *m, int timeout_ms,
+    int *fd_out)
 {
+	int kept = -1;
 	union {
 		char buf[CMSG_SPACE(sizeof(int) * SG_MAX_FDS)];
 		struct cmsghdr align;
@@ -241,18 +258,32 @@ static int sim_recv(struct sg_sim *s, struct sim_msg *m, int timeout_ms)
 			int fd;
 
 			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
-			close(fd);
+			if (kept < 0 && fd_out != NULL)
+				kept = fd;
+			else
+				close(fd);
 			nr_fds++;
 		}
 	}
+	if (fd_out != NULL)
+		*fd_out = -1;
 	if (n <= 0) {
+		fd_close(&kept);
 		s->hup = true;
 		return -EPIPE;
 	}
 	if ((mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0 ||
-	    (size_t)n != sizeof(*m) || m->magic != SIM_MAGIC)
+	    (size_t)n != sizeof(*m) || m->magic != SIM_MAGIC) {
+		fd_close(&kept);
 		return sg_err(-EPROTO, "dom%u: malformed message (%zd bytes,"
 		    " magic %#x)", s->domid, n, m->magic);
+	}
+	if (kept >= 0 && nr_fds == 1 && (m->type == SIM_IOEVENTFD ||
+	    m->type == SIM_IRQFD)) {
+		*fd_out = kept;
+		return 0;
+	}
+	fd_close(&kept);
 	if (nr_fds != 0)
 		sg_errx("dom%u: message %u came with %u unexpected fds (closed)",
 		    s->domid, m->type, nr_fds);
@@ -397,9 +428,75 @@ static int handle_destroy(struct sg_sim *s)
  * Serve one message already received. Returns 0, or <0 when the reply
  * could not be sent. SIM_CONNECTED sets *connected_status when non-NULL.
  */
-static int dispatch(struct sg_sim *s, const struct sim_msg *m,
-    int *connected_status)
+/*
+ * SIM_IOEVENTFD / SIM_IRQFD: what privcmd does with them. Takes @fd (the
+ * eventfd, -1 on deassign) in every case.
+ */
+static int handle_fast(struct sg_sim *s, const struct sim_msg *m, int fd)
 {
+	bool assign = m->u.fast.assign != 0;
+	int status = 0;
+
+	if (!s->fast_path) {
+		status = -EOPNOTSUPP;	/* Debian 12's 6.1: no such ioctl */
+	} else if (assign && fd < 0) {
+		status = -EBADF;
+	} else if (m->type == SIM_IOEVENTFD) {
+		unsigned i, free_i = SIM_MAX_IRQFDS;
+
+		for (i = 0; i < SIM_MAX_IRQFDS; i++) {
+			if (!s->ioev[i].used) {
+				if (free_i == SIM_MAX_IRQFDS)
+					free_i = i;
+				continue;
+			}
+			if (s->ioev[i].addr == m->u.fast.addr &&
+			    s->ioev[i].queue == m->u.fast.queue)
+				break;
+		}
+		if (assign && i < SIM_MAX_IRQFDS) {
+			status = -EEXIST;
+		} else if (assign && free_i == SIM_MAX_IRQFDS) {
+			status = -ENOSPC;
+		} else if (assign) {
+			s->ioev[free_i].used = true;
+			s->ioev[free_i].addr = m->u.fast.addr;
+			s->ioev[free_i].queue = m->u.fast.queue;
+			s->ioev[free_i].fd = fd;
+			fd = -1;
+		} else if (i == SIM_MAX_IRQFDS) {
+			status = -ENOENT;
+		} else {
+			fd_close(&s->ioev[i].fd);
+			s->ioev[i].used = false;
+		}
+	} else {
+		uint32_t k = m->u.fast.token;
+
+		if (k >= SIM_MAX_IRQFDS || s->irqfd[k].used != !assign) {
+			status = -EINVAL;
+		} else if (assign) {
+			s->irqfd[k].used = true;
+			s->irqfd[k].irq = m->u.fast.irq;
+			s->irqfd[k].fd = fd;
+			fd = -1;
+		} else {
+			fd_close(&s->irqfd[k].fd);
+			s->irqfd[k].used = false;
+		}
+	}
+	fd_close(&fd);
+	sg_debug("dom%u: %s %s: %d", s->domid, m->type == SIM_IOEVENTFD ?
+	    "ioeventfd" : "irqfd", assign ? "assign" : "deassign", status);
+	return sim_reply_status(s, status);
+}
+
+static int dispatch(struct sg_sim *s, const struct sim_msg *m,
+    int *connected_status, int fd)
+{
+	if (m->type == SIM_IOEVENTFD || m->type == SIM_IRQFD)
+		return handle_fast(s, m, fd);
+	fd_close(&fd);
 	switch (m->type) {
 	case SIM_CREATE:
 		return handle_create(s);
@@ -428,13 +525,14 @@ static int dispatch(struct sg_sim *s, const struct sim_msg *m,
 static int service_one(struct sg_sim *s, int timeout_ms)
 {
 	struct sim_msg m;
-	int rc = sim_recv(s, &m, timeout_ms);
+	int fd;
+	int rc = sim_recv(s, &m, timeout_ms, &fd);
 
 	if (rc == -ETIMEDOUT)
 		return 0;
 	if (rc < 0)
 		return rc;
-	return dispatch(s, &m, NULL);
+	return dispatch(s, &m, NULL, fd);
 }
 
 int sg_sim_poll(struct sg_sim *s, int timeout_ms)
@@ -520,7 +618,8 @@ static int serve_until_connected(struct sg_sim *s)
 	for (;;) {
 		struct sim_msg m;
 		int status = 1;		/* not a SIM_CONNECTED yet */
-		int rc = sim_recv(s, &m, SG_SIM_MSG_TIMEOUT_MS);
+		int fd;
+		int rc = sim_recv(s, &m, SG_SIM_MSG_TIMEOUT_MS, &fd);
 
 		if (rc == -ETIMEDOUT)
 			return sg_err(rc, "dom%u: device model silent for %d ms"
@@ -531,7 +630,7 @@ static int serve_until_connected(struct sg_sim *s)
 			    " SIM_CONNECTED", s->domid);
 		if (rc < 0)
 			return rc;
-		rc = dispatch(s, &m, &status);
+		rc = dispatch(s, &m, &status, fd);
 		if (rc < 0)
 			return rc;
 		if (status == 1)
@@ -619,6 +718,12 @@ void sg_sim_close(struct sg_sim *s)
 	server_drop(s);
 	for (unsigned i = 0; i < SIM_MAX_DEVS; i++)
 		fd_close(&s->irq_fd[i]);
+	for (unsigned i = 0; i < SIM_MAX_IRQFDS; i++) {
+		if (s->ioev[i].used)
+			fd_close(&s->ioev[i].fd);
+		if (s->irqfd[i].used)
+			fd_close(&s->irqfd[i].fd);
+	}
 	sg_mem_destroy(&s->ram);
 	free(s);
 }
@@ -756,6 +861,16 @@ static int mmio_access(struct sg_sim *s, uint64_t gpa, unsigned size,
 		    (unsigned long long)gpa,
 		    s->destroyed ? " (server destroyed)" : "");
 	}
+	if (!is_read && size == 4) {
+		/* privcmd ioeventfd: the kernel takes the kick, no ioreq. */
+		for (unsigned i = 0; i < SIM_MAX_IRQFDS; i++) {
+			if (!s->ioev[i].used || s->ioev[i].addr != gpa ||
+			    s->ioev[i].queue != *val)
+				continue;
+			s->st.nr_fast_kicks++;
+			return eventfd_kick(s->ioev[i].fd);
+		}
+	}
 	v = (unsigned)(s->access_counter++ % s->nr_vcpus);
 	s->st.nr_mmio++;
 	s->st.nr_mmio_vcpu[v]++;
@@ -799,12 +914,19 @@ int sg_wait_irq(struct sg_sim *s, unsigned dev, int timeout_ms)
 	if (dev >= s->nr_devs)
 		return sg_err(-EINVAL, "dom%u: no device %u", s->domid, dev);
 	for (;;) {
-		struct pollfd pfd[2] = {
+		struct pollfd pfd[2 + SIM_MAX_IRQFDS] = {
 			{ .fd = s->irq_fd[dev], .events = POLLIN },
 			{ .fd = s->sock, .events = POLLIN },
 		};
+		unsigned npfd = 2;
 		int rc;
 
+		/* irqfds of this device's SPI: the kernel would inject it. */
+		for (unsigned i = 0; i < SIM_MAX_IRQFDS; i++)
+			if (s->irqfd[i].used && s->irqfd[i].irq == s->dev[dev].irq)
+				pfd[npfd++] = (struct pollfd){
+					.fd = s->irqfd[i].fd, .events = POLLIN,
+				};
 		if (s->hup)
 			return sg_err(-EPIPE, "dom%u: device model hung up"
 			    " (waiting for irq %u)", s->domid, s->dev[dev].irq);
@@ -812,7 +934,7 @@ int sg_wait_irq(struct sg_sim *s, unsigned dev, int timeout_ms)
 			return sg_err(-ESHUTDOWN, "dom%u: ioreq server"
 			    " destroyed (waiting for irq %u)", s->domid,
 			    s->dev[dev].irq);
-		rc = poll(pfd, 2, ms_left(deadline));
+		rc = poll(pfd, npfd, ms_left(deadline));
 		if (rc < 0 && errno != EINTR)
 			return sg_err(-errno, "dom%u: poll", s->domid);
 		if (rc == 0 && ms_left(deadline) == 0)
@@ -828,6 +950,18 @@ int sg_wait_irq(struct sg_sim *s, unsigned dev, int timeout_ms)
 				    s->domid);
 			if (rc > 0) {
 				s->st.nr_irq++;
+				return 0;
+			}
+		}
+		for (unsigned i = 2; i < npfd; i++) {
+			if (pfd[i].revents == 0)
+				continue;
+			rc = eventfd_drain(pfd[i].fd);
+			if (rc < 0)
+				return sg_err(rc, "dom%u: irqfd", s->domid);
+			if (rc > 0) {
+				s->st.nr_irq++;
+				s->st.nr_fast_irqs++;
 				return 0;
 			}
 		}
@@ -867,6 +1001,11 @@ unsigned sg_sim_nr_vcpus(const struct sg_sim *s)
 bool sg_sim_alive(const struct sg_sim *s)
 {
 	return s->connected && !s->hup && s->server;
+}
+
+void sg_sim_set_fast_path(struct sg_sim *s, bool on)
+{
+	s->fast_path = on;
 }
 
 void sg_sim_get_stats(const struct sg_sim *s, struct sg_sim_stats *st)

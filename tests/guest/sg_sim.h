@@ -40,6 +40,8 @@ struct sg_sim_stats {
 	uint64_t nr_invalidate;
 	uint64_t nr_irq;			/* irq eventfd wake-ups */
 	uint64_t nr_aborts;			/* accesses outside the ranges */
+	uint64_t nr_fast_kicks;		/* QueueNotify taken by an ioeventfd */
+	uint64_t nr_fast_irqs;		/* interrupts from an irqfd */
 };
 
 /*
@@ -93,5 +95,11 @@ unsigned sg_sim_nr_vcpus(const struct sg_sim *sim);
 /* The domain can still do MMIO: connected, no hang-up, server alive. */
 bool sg_sim_alive(const struct sg_sim *sim);
 void sg_sim_get_stats(const struct sg_sim *sim, struct sg_sim_stats *st);
+/*
+ * sg_sim_set_fast_path - play a dom0 kernel with privcmd ioeventfd/irqfd
+ * (Linux 6.7+): the device model's SIM_IOEVENTFD/SIM_IRQFD are accepted,
+ * so kicks and interrupts bypass it. Off by default (Debian 12's 6.1).
+ */
+void sg_sim_set_fast_path(struct sg_sim *sim, bool on);
 
 #endif

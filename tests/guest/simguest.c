@@ -60,7 +60,7 @@ static void usage(FILE *f)
 	    "                [--write-lba L --write-sectors N --write-seed S]\n"
 	    "                [--read-lba L --read-sectors N --read-seed S]\n"
 	    "                [--invalidate] [--expect-sectors N]\n"
-	    "                [--reset-mid-io N] [--die-mid-io] [-v]\n"
+	    "                [--reset-mid-io N] [--die-mid-io] [--fast-path] [-v]\n"
 	    "       simguest fs --connect SOCK --domid N [--vcpus N]"
 	    " [--ram-mb N]\n"
 	    "                [--file NAME] [--bytes N] [--seed S] [--chunk N]"
@@ -204,6 +204,7 @@ struct blk_args {
 	uint64_t expect_sectors;
 	uint32_t resets_mid_io;	/* reset/reload cycles with reads in flight */
 	bool die_mid_io;	/* exit with requests in flight */
+	bool fast_path;		/* play a kernel with privcmd ioeventfd/irqfd */
 };
 
 /* One request buffer of the pipeline. */
@@ -227,7 +228,7 @@ struct guest {
 enum { OPT_CONNECT = 256, OPT_DOMID, OPT_VCPUS, OPT_RAM_MB, OPT_INDIRECT,
 	OPT_EVENT_IDX, OPT_DEPTH, OPT_QSIZE, OPT_WLBA, OPT_WSECT, OPT_WSEED,
 	OPT_RLBA, OPT_RSECT, OPT_RSEED, OPT_INVALIDATE, OPT_EXPECT,
-	OPT_RESETS, OPT_DIE };
+	OPT_RESETS, OPT_DIE, OPT_FAST };
 
 static int blk_parse(int argc, char **argv, struct blk_args *a)
 {
@@ -250,6 +251,7 @@ static int blk_parse(int argc, char **argv, struct blk_args *a)
 		{ "expect-sectors", required_argument, NULL, OPT_EXPECT },
 		{ "reset-mid-io", required_argument, NULL, OPT_RESETS },
 		{ "die-mid-io", no_argument, NULL, OPT_DIE },
+		{ "fast-path", no_argument, NULL, OPT_FAST },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -309,6 +311,7 @@ static int blk_parse(int argc, char **argv, struct blk_args *a)
 			rc = parse_u32("reset-mid-io", optarg, &a->resets_mid_io);
 			break;
 		case OPT_DIE: a->die_mid_io = true; break;
+		case OPT_FAST: a->fast_path = true; break;
 		case OPT_EXPECT:
 			rc = parse_u64("expect-sectors", optarg,
 			    &a->expect_sectors);
@@ -585,6 +588,7 @@ static int blk_phases(struct guest *g)
 		return rc;
 	printf("guest: connected as dom%u (%u vCPUs, %" PRIu64 " MiB)\n",
 	    a->domid, a->nr_vcpus, a->ram_mb);
+	sg_sim_set_fast_path(g->sim, a->fast_path);
 
 	g->blk_open = true;
 	rc = sg_blk_open(&g->blk, g->sim, 0, SIM_MMIO_BASE, &bo);
@@ -698,9 +702,11 @@ static void print_stats(const struct guest *g)
 		    v != 0 ? "/" : "", ss.nr_mmio_vcpu[v]);
 	printf("guest: stats: mmio %" PRIu64 " (per vCPU %s), invalidate %"
 	    PRIu64 ", irqs %" PRIu64 ", chains %" PRIu64 " (indirect %" PRIu64
-	    "), kicks %" PRIu64 " (suppressed %" PRIu64 ")\n", ss.nr_mmio, per,
+	    "), kicks %" PRIu64 " (suppressed %" PRIu64 "), kernel fast path:"
+	    " kicks %" PRIu64 ", irqs %" PRIu64 "\n", ss.nr_mmio, per,
 	    ss.nr_invalidate, ss.nr_irq, qs.nr_added, qs.nr_indirect,
-	    qs.nr_kicks, qs.nr_kicks_suppressed);
+	    qs.nr_kicks, qs.nr_kicks_suppressed, ss.nr_fast_kicks,
+	    ss.nr_fast_irqs);
 }
 
 static int cmd_blk(int argc, char **argv)
