@@ -105,13 +105,33 @@ struct hv_dom {
 	bool detach;
 };
 
+/* The region holding @gpa, or NULL. Inline: once per guest buffer. */
+static inline const struct hv_mem_region *hv_mem_find(const struct hv_dom *d,
+    uint64_t gpa)
+{
+	for (unsigned i = 0; i < d->nr_mem; i++) {
+		const struct hv_mem_region *r = &d->mem[i];
+
+		if (gpa >= r->gpa && gpa - r->gpa < r->size)
+			return r;
+	}
+	return NULL;
+}
+
 /*
  * hv_gpa_to_hva - translate [gpa, gpa+len) into our mapping of guest RAM.
  * The whole range must lie inside one region. NULL otherwise.
  */
-uint8_t *hv_gpa_to_hva(const struct hv_dom *d, uint64_t gpa, uint64_t len);
-/* The region holding @gpa, or NULL. */
-const struct hv_mem_region *hv_mem_find(const struct hv_dom *d, uint64_t gpa);
+static inline uint8_t *hv_gpa_to_hva(const struct hv_dom *d, uint64_t gpa,
+    uint64_t len)
+{
+	const struct hv_mem_region *r = hv_mem_find(d, gpa);
+
+	/* Inside the region: gpa - r->gpa < size; the length must fit too. */
+	if (r == NULL || r->hva == NULL || len > r->size - (gpa - r->gpa))
+		return NULL;
+	return r->hva + (gpa - r->gpa);
+}
 
 /* sim: listen on a SOCK_SEQPACKET socket; returns the fd or -errno. */
 int sim_listen(const char *path);

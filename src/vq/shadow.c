@@ -89,48 +89,69 @@ static void bm_fini(struct bmalloc *b)
 	b->map = NULL;
 }
 
-static inline bool bm_test(const struct bmalloc *b, size_t i)
+/* Bits [lo, lo+n) of one word, n in 1..64. */
+static inline uint64_t bm_mask(size_t lo, size_t n)
 {
-	return (b->map[i / 64] >> (i % 64)) & 1;
+	return (n == 64 ? ~UINT64_C(0) : ((UINT64_C(1) << n) - 1)) << lo;
 }
 
+/* A word at a time: this runs for every request on the shadow path. */
 static void bm_set_range(struct bmalloc *b, size_t first, size_t n, bool on)
 {
-	for (size_t i = first; i < first + n; i++) {
-		uint64_t bit = UINT64_C(1) << (i % 64);
+	while (n > 0) {
+		size_t lo = first % 64, k = 64 - lo < n ? 64 - lo : n;
+		uint64_t m = bm_mask(lo, k);
 
 		if (on)
-			b->map[i / 64] |= bit;
+			b->map[first / 64] |= m;
 		else
-			b->map[i / 64] &= ~bit;
+			b->map[first / 64] &= ~m;
+		first += k;
+		n -= k;
 	}
 }
 
-/* First free run of @n units starting in [from, to); it may end past @to. */
+/*
+ * First free run of @n units starting in [from, to); it may end past @to.
+ * Runs of used and of free units are skipped a word at a time (ctz).
+ */
 static size_t bm_find(const struct bmalloc *b, size_t from, size_t to,
     size_t n)
 {
 	size_t i = from;
 
 	while (i < to) {
-		size_t run;
+		uint64_t w = b->map[i / 64] >> (i % 64);
+		size_t avail = 64 - i % 64, j, run;
 
-		if (i % 64 == 0 && i + 64 <= b->nr && b->map[i / 64] == ~0ULL) {
-			i += 64;
+		if ((w & 1) != 0) {
+			/* Used: skip its run of ones (at most to the word end). */
+			uint64_t inv = ~w;
+
+			i += inv == 0 ? avail : (size_t)__builtin_ctzll(inv);
 			continue;
 		}
-		if (bm_test(b, i)) {
-			i++;
-			continue;
+		/* Free: measure the run of zeros from i, up to n. */
+		for (j = i, run = 0; run < n && j < b->nr;) {
+			uint64_t v = b->map[j / 64] >> (j % 64);
+			size_t left = 64 - j % 64;
+			size_t z = v == 0 ? left : (size_t)__builtin_ctzll(v);
+
+			run += z;
+			j += z;
+			if (z < left)
+				break;		/* j is a used unit */
 		}
-		for (run = 1; run < n && i + run < b->nr; run++)
-			if (bm_test(b, i + run))
-				break;
-		if (run == n)
+		if (j > b->nr) {
+			/* The last word's bits past nr do not exist. */
+			run -= j - b->nr;
+			j = b->nr;
+		}
+		if (run >= n)
 			return i;
-		if (i + run >= b->nr)
+		if (j >= b->nr)
 			return BM_NONE;
-		i += run + 1;
+		i = j;
 	}
 	return BM_NONE;
 }
