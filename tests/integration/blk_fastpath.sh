@@ -12,9 +12,7 @@ SIMGUEST=$2
 shift 2
 . "$(dirname "$0")/lib.sh"
 
-img=$xvd_tmp/disk.img
-sectors=8192
-"$SIMGUEST" pattern --seed 5 --offset 0 --len $((sectors * 512)) >"$img"
+blk_image 8192 5
 start_qsd_blk "$img" "$xvd_tmp/blk.sock0" "$xvd_tmp/qsd.log"
 
 # guest N MEMORY FASTPATH-ARG: run one guest, print its stats line
@@ -33,8 +31,7 @@ run() {
 fast_kicks() { sed -n 's/.*kernel fast path: kicks \([0-9]*\), irqs \([0-9]*\).*/\1/p' "$xvd_tmp/guest$1.out"; }
 fast_irqs() { sed -n 's/.*kernel fast path: kicks \([0-9]*\), irqs \([0-9]*\).*/\2/p' "$xvd_tmp/guest$1.out"; }
 
-start_xvd "$xvd_tmp/xvd.log" --socket-path "$xvd_tmp" --sim "$xvd_tmp/sim.sock" -vv
-wait_socket "$xvd_tmp/sim.sock"
+start_xvd_sim "$xvd_tmp/xvd.log" -vv
 
 echo "zero copy, kernel with the fast path"
 run 5 --fast-path
@@ -48,8 +45,7 @@ run 6
 [ "$(fast_kicks 6)" = 0 ] && [ "$(fast_irqs 6)" = 0 ] || fail "fast path used without the kernel's support"
 stop_xvd
 
-start_xvd "$xvd_tmp/xvd.log" --socket-path "$xvd_tmp" --sim "$xvd_tmp/sim.sock" -vv --memory shadow
-wait_socket "$xvd_tmp/sim.sock"
+start_xvd_sim "$xvd_tmp/xvd.log" -vv --memory shadow
 echo "shadow queues, kernel with the fast path: not used"
 run 7 --fast-path
 [ "$(fast_kicks 7)" = 0 ] && [ "$(fast_irqs 7)" = 0 ] || fail "fast path used with shadow queues"

@@ -11,13 +11,9 @@ SIMGUEST=$2
 shift 2
 . "$(dirname "$0")/lib.sh"
 
-img=$xvd_tmp/disk.img
-sectors=8192
-"$SIMGUEST" pattern --seed 3 --offset 0 --len $((sectors * 512)) >"$img"
-
+blk_image 8192 3
 start_qsd_blk "$img" "$xvd_tmp/blk.sock0" "$xvd_tmp/qsd.log"
-start_xvd "$xvd_tmp/xvd.log" --socket-path "$xvd_tmp" --sim "$xvd_tmp/sim.sock" -v "$@"
-wait_socket "$xvd_tmp/sim.sock"
+start_xvd_sim "$xvd_tmp/xvd.log" -v "$@"
 fds() { ls "/proc/$xvd_pid/fd" | wc -l; }
 
 echo "guest 1: 12 resets and reloads with 8 reads in flight each, then verified I/O"

@@ -12,13 +12,10 @@ mode=zero-copy
 [ "${1:-}" = "--memory" ] && [ "${2:-}" = shadow ] && mode=shadow
 . "$(dirname "$0")/lib.sh"
 
-img=$xvd_tmp/disk.img
 sectors=8192
-"$SIMGUEST" pattern --seed 9 --offset 0 --len $((sectors * 512)) >"$img"
-
+blk_image $sectors 9
 start_qsd_blk "$img" "$xvd_tmp/blk.sock0" "$xvd_tmp/qsd.log"
-start_xvd "$xvd_tmp/xvd.log" --socket-path "$xvd_tmp" --sim "$xvd_tmp/sim.sock" -vv "$@"
-wait_socket "$xvd_tmp/sim.sock"
+start_xvd_sim "$xvd_tmp/xvd.log" -vv "$@"
 
 echo "guest 1: 2 vCPUs, depth 1"
 "$SIMGUEST" blk --connect "$xvd_tmp/sim.sock" --domid 5 --vcpus 2 \

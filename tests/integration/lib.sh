@@ -47,6 +47,21 @@ start_qsd_blk() {
 	wait_socket "$2"
 }
 
+# blk_image SECTORS SEED: $img = $xvd_tmp/disk.img filled with pattern SEED.
+blk_image() {
+	img=$xvd_tmp/disk.img
+	"$SIMGUEST" pattern --seed "$2" --offset 0 --len $(($1 * 512)) >"$img"
+}
+
+# start_xvd_sim LOG ARGS...: xen-vhostd serving simulated guests on
+# $xvd_tmp/sim.sock, back-ends in $xvd_tmp; waits for the socket.
+start_xvd_sim() {
+	local log=$1
+	shift
+	start_xvd "$log" --socket-path "$xvd_tmp" --sim "$xvd_tmp/sim.sock" "$@"
+	wait_socket "$xvd_tmp/sim.sock"
+}
+
 # start_xvd LOG ARGS...: xen-vhostd in the background; sets xvd_pid.
 start_xvd() {
 	local log=$1
