@@ -8,6 +8,8 @@ XVD_PACKAGES=(
 	qemu-system-common python3
 	# net-server test: dpdk-testpmd (in dpdk-dev) and the net_vhost PMD
 	dpdk-dev librte-net-vhost23 librte-mempool-ring23
+	# scripts/deb-check: dpkg-buildpackage of debian/
+	build-essential debhelper dpkg-dev
 )
 
 xvd_install_deps() {
