@@ -6,6 +6,10 @@ XVD_PACKAGES=(
 	gcc clang libclang-rt-14-dev meson ninja-build pkg-config
 	libxen-dev libevent-dev libcmocka-dev
 	qemu-system-common python3
+	# net-server test: dpdk-testpmd (in dpdk-dev) and the net_vhost PMD
+	dpdk-dev librte-net-vhost23 librte-mempool-ring23
+	# scripts/deb-check: dpkg-buildpackage of debian/
+	build-essential debhelper dpkg-dev
 )
 
 xvd_install_deps() {

@@ -6,10 +6,13 @@
  * the hypervisor layer can share it as an fd (the simulator's memfd).
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <linux/virtio_config.h>
@@ -89,6 +92,11 @@ struct xvd_device {
 	struct evloop_watch *reconnect_w;
 	uint64_t reconnect_deadline_ms;
 	unsigned reconnect_delay_ms;
+	/* Server mode: our socket (and its inode, to unlink only ours). */
+	int listen_fd;
+	dev_t listen_st_dev;
+	ino_t listen_st_ino;
+	struct evloop_watch *listen_w;	/* while recovering */
 	struct log_rl rl;
 	struct xvd_device_stats st;
 };
@@ -626,6 +634,8 @@ static void reconnect_cancel(struct xvd_device *dev)
 {
 	evloop_watch_del(dev->reconnect_w);
 	dev->reconnect_w = NULL;
+	evloop_watch_del(dev->listen_w);
+	dev->listen_w = NULL;
 	dev->recovering = false;
 }
 
@@ -751,8 +761,21 @@ static void reconnect_give_up(struct xvd_device *dev)
 
 static void reconnect_schedule(struct xvd_device *dev)
 {
-	if (now_ms() >= dev->reconnect_deadline_ms) {
+	uint64_t now = now_ms();
+
+	if (now >= dev->reconnect_deadline_ms) {
 		reconnect_give_up(dev);
+		return;
+	}
+	if (dev->cfg.server) {
+		/* The back-end's connection wakes us; the timer ends the wait. */
+		dev->listen_w = evloop_watch_add(dev->listen_fd, reconnect_cb,
+		    dev);
+		dev->reconnect_w = dev->listen_w == NULL ? NULL :
+		    evloop_timer_add((unsigned)(dev->reconnect_deadline_ms -
+		    now), reconnect_cb, dev);
+		if (dev->reconnect_w == NULL)
+			reconnect_give_up(dev);
 		return;
 	}
 	dev->reconnect_w = evloop_timer_add(dev->reconnect_delay_ms,
@@ -774,6 +797,8 @@ static void reconnect_cb(int fd, void *arg)
 
 	evloop_watch_del(dev->reconnect_w);
 	dev->reconnect_w = NULL;
+	evloop_watch_del(dev->listen_w);
+	dev->listen_w = NULL;
 	if (backend_connect(dev, 0) < 0) {
 		reconnect_schedule(dev);
 		return;
@@ -845,6 +870,100 @@ static uint32_t device_default_config(struct xvd_device *dev, uint32_t nq,
 	return 0;
 }
 
+/*
+ * Server mode: take the back-end's connection on our socket, waiting up to
+ * @timeout_ms (0: only one already there). Returns the connected fd
+ * (blocking, as vhu_client_connect's) or -errno, -ETIMEDOUT for none.
+ */
+static int server_accept(struct xvd_device *dev, int timeout_ms)
+{
+	uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+
+	for (;;) {
+		struct pollfd pfd = { .fd = dev->listen_fd, .events = POLLIN };
+		uint64_t now;
+		int fd = accept4(dev->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+
+		if (fd >= 0) {
+			log_debug("%s: back-end connected on %s", dev->name,
+			    dev->cfg.socket);
+			return fd;
+		}
+		/* A back-end that hung up before we took it: next one. */
+		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
+			int err = errno;
+
+			log_warn("%s: accept on %s", dev->name, dev->cfg.socket);
+			return -err;
+		}
+		now = now_ms();
+		if (now >= deadline)
+			return -ETIMEDOUT;
+		if (poll(&pfd, 1, (int)(deadline - now)) < 0 && errno != EINTR)
+			return -errno;
+	}
+}
+
+/*
+ * Server mode: listen on the device's socket, replacing a stale one from a
+ * previous run. Mode 0660: back-ends of the daemon's user or group.
+ */
+static int server_listen(struct xvd_device *dev)
+{
+	struct stat st;
+	int fd = fd_unix_listen(dev->cfg.socket, SOCK_STREAM, 0660);
+
+	if (fd < 0) {
+		log_warnx("%s: cannot listen on %s: %s", dev->name,
+		    dev->cfg.socket, strerror(-fd));
+		return fd;
+	}
+	if (stat(dev->cfg.socket, &st) < 0) {
+		int err = -errno;
+
+		log_warn("%s: stat %s", dev->name, dev->cfg.socket);
+		close(fd);
+		return err;
+	}
+	dev->listen_fd = fd;
+	dev->listen_st_dev = st.st_dev;
+	dev->listen_st_ino = st.st_ino;
+	log_info("%s: listening on %s for the back-end", dev->name,
+	    dev->cfg.socket);
+	return 0;
+}
+
+/* Close our socket and remove its file, unless another took the name. */
+static void server_close(struct xvd_device *dev)
+{
+	struct stat st;
+
+	if (dev->listen_fd < 0)
+		return;
+	if (stat(dev->cfg.socket, &st) == 0 && st.st_dev == dev->listen_st_dev &&
+	    st.st_ino == dev->listen_st_ino && unlink(dev->cfg.socket) < 0)
+		log_warn("%s: unlink %s", dev->name, dev->cfg.socket);
+	fd_close(&dev->listen_fd);
+}
+
+/*
+ * A connection to the back-end: client mode connects to its socket, server
+ * mode takes its connection on ours. vhu_client sees only the fd.
+ */
+static int backend_open(struct xvd_device *dev, int timeout_ms)
+{
+	int fd;
+
+	if (!dev->cfg.server)
+		return vhu_client_connect(dev->cfg.socket, dev->name,
+		    timeout_ms, dev->cfg.reply_timeout_ms, &dev->vhu);
+	fd = server_accept(dev, timeout_ms);
+	if (fd < 0)
+		return fd;
+	return vhu_client_from_fd(fd, dev->name, dev->cfg.reply_timeout_ms,
+	    &dev->vhu);
+}
+
 /* Connect and learn the back-end: features, queues, config. */
 static int backend_connect(struct xvd_device *dev, int timeout_ms)
 {
@@ -854,11 +973,15 @@ static int backend_connect(struct xvd_device *dev, int timeout_ms)
 	uint32_t cfg_len = 0;
 	int rc;
 
-	rc = vhu_client_connect(dev->cfg.socket, dev->name, timeout_ms,
-	    dev->cfg.reply_timeout_ms, &dev->vhu);
+	rc = backend_open(dev, timeout_ms);
 	if (rc < 0) {
-		log_warnx("%s: cannot connect to back-end %s: %s", dev->name,
-		    dev->cfg.socket, strerror(-rc));
+		/* Server mode: none waiting is no news while recovering. */
+		if (!dev->cfg.server || rc != -ETIMEDOUT || timeout_ms != 0 ||
+		    !dev->recovering)
+			log_warnx("%s: %s back-end %s: %s", dev->name,
+			    dev->cfg.server ? "no connection from the" :
+			    "cannot connect to", dev->cfg.socket,
+			    strerror(-rc));
 		dev->vhu = NULL;
 		return rc;
 	}
@@ -885,11 +1008,17 @@ static int backend_connect(struct xvd_device *dev, int timeout_ms)
 	dev->protocol_features = pf;
 	if (rc == 0 && (pf & BIT64(VHU_PROTOCOL_F_MQ)) != 0) {
 		rc = vhu_get_queue_num(dev->vhu, &nq);
-		if (rc == 0 && (nq == 0 || nq > VMMIO_MAX_QUEUES)) {
-			log_warnx("%s: back-end queue count %llu out of range",
-			    dev->name, (unsigned long long)nq);
+		if (rc == 0 && nq == 0) {
+			log_warnx("%s: back-end has no queues", dev->name);
 			rc = -EPROTO;
 		}
+		/*
+		 * The most it supports (DPDK answers 128); virtio-net counts
+		 * queue pairs, as QEMU's vhost-user net reads it.
+		 */
+		if (rc == 0 && dt->virtio_id == VIRTIO_ID_NET &&
+		    nq <= VMMIO_MAX_QUEUES / 2)
+			nq *= 2;
 		/* A multiqueue back-end serves what we ask of it. */
 		if (rc == 0 && nq > dt->nr_queues)
 			nq = dt->nr_queues;
@@ -1021,6 +1150,9 @@ int device_create(struct hv_dom *hv, const struct xvd_device_cfg *cfg,
 		dev->q[i].kick_fd = dev->q[i].call_fd = -1;
 	}
 	dev->inflight_fd = -1;
+	dev->listen_fd = -1;
+	if (cfg->server && (rc = server_listen(dev)) < 0)
+		goto fail;
 	rc = backend_connect(dev, cfg->connect_timeout_ms);
 	if (rc < 0)
 		goto fail;
@@ -1058,6 +1190,7 @@ void device_destroy(struct xvd_device *dev)
 		return;
 	device_stop(dev);
 	backend_close(dev);
+	server_close(dev);
 	for (uint32_t i = 0; i < VMMIO_MAX_QUEUES; i++) {
 		evloop_watch_del(dev->q[i].call_w);
 		fd_close(&dev->q[i].kick_fd);

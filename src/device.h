@@ -31,7 +31,12 @@ struct xvd_device_cfg {
 	uint64_t base;		/* MMIO window base (guest physical) */
 	uint32_t irq;		/* SPI */
 	char socket[PATH_MAX];
-	int connect_timeout_ms;	/* back-end connect retry window */
+	/*
+	 * Server mode (mode = server): xen-vhostd listens on @socket and the
+	 * back-end connects to it, first and after each restart.
+	 */
+	bool server;
+	int connect_timeout_ms;	/* back-end connect (or accept) window */
 	int reply_timeout_ms;
 	enum xvd_mem_mode mem_mode;
 	size_t shadow_bytes;	/* shadow memfd size per device */

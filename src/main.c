@@ -305,9 +305,7 @@ static int device_settings(uint32_t domid, const struct devtab_entry *dt,
 		    domid, dt->name, slot, eff.socket);
 		return -ENAMETOOLONG;
 	}
-	if (eff.mode == CONFIG_MODE_SERVER)
-		log_warnx("dom%u %s%u: mode = server is not implemented:"
-		    " connecting as a client", domid, dt->name, slot);
+	c->server = eff.mode == CONFIG_MODE_SERVER;
 	c->mem_mode = opts.set_memory ? opts.mem_mode :
 	    eff.memory == CONFIG_MEM_SHADOW ? XVD_MEM_SHADOW :
 	    eff.memory == CONFIG_MEM_XEN_MMAP ? XVD_MEM_XEN_MMAP : XVD_MEM_AUTO;

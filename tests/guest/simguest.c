@@ -5,11 +5,14 @@
  *   simguest pattern --seed S --offset BYTES --len BYTES
  *   simguest blk --connect SOCK --domid N [options]
  *   simguest fs --connect SOCK --domid N [options]
+ *   simguest net --connect SOCK --domid N [options]
  *
  * "pattern" writes the deterministic disk pattern to stdout so that a test
  * can pre-fill an image; "blk" drives one virtio-blk device through the
  * daemon and checks the same pattern; "fs" drives one virtio-fs device
- * (FUSE) and writes a file holding the pattern. One line per phase on
+ * (FUSE) and writes a file holding the pattern; "net" sends frames through
+ * one virtio-net device to a back-end that loops them back (DPDK testpmd's
+ * io or macswap forwarding) and checks each one. One line per phase on
  * stdout, every failure on stderr and exit status 1.
  */
 #include <errno.h>
@@ -28,6 +31,7 @@
 #include "sg_blk.h"
 #include "sg_fs.h"
 #include "sg_log.h"
+#include "sg_net.h"
 #include "sg_sim.h"
 #include "xvd/sim_proto.h"
 
@@ -66,7 +70,11 @@ static void usage(FILE *f)
 	    "                [--file NAME] [--bytes N] [--seed S] [--chunk N]"
 	    " [--dir NAME]\n"
 	    "                [--indirect] [--event-idx] [--queue-size N]"
-	    " [--expect-tag TAG] [-v]\n", f);
+	    " [--expect-tag TAG] [-v]\n"
+	    "       simguest net --connect SOCK --domid N [--vcpus N]"
+	    " [--ram-mb N]\n"
+	    "                [--frames N] [--phases N] [--window N] [--seed S]\n"
+	    "                [--fwd io|macswap] [--queue-size N] [-v]\n", f);
 }
 
 /* Unsigned number, decimal or 0x hex, optional K/M/G (binary) suffix. */
@@ -1221,6 +1229,370 @@ static int cmd_fs(int argc, char **argv)
 	return 0;
 }
 
+/* ------------------------------------------------------------------ */
+/* net */
+
+/* Why 0x88b5: the IEEE local experimental EtherType. */
+#define NET_ETHERTYPE		0x88b5u
+#define NET_ETH_HLEN		14u
+/* Why 60: the shortest Ethernet frame without FCS. */
+#define NET_FRAME_MIN		60u
+/* Why 32: frames in flight at most; fewer than the posted rx buffers. */
+#define NET_DEFAULT_WINDOW	32u
+/*
+ * Probe frames (numbers with this bit) find out that the link is up before
+ * a phase: a back-end drops what arrives while it attaches (testpmd does,
+ * between the vhost-user rings going ready and its port's link up).
+ */
+#define NET_PROBE_BIT		0x80000000u
+/* Why 250 ms: the wait for one probe; a live loop answers in microseconds. */
+#define NET_PROBE_WAIT_MS	250
+/* Why 30 s: a back-end restart, with the connect timeout's margin. */
+#define NET_PROBE_TIMEOUT_MS	30000
+
+static const uint8_t net_peer_mac[6] = { 0x02, 0, 0, 0, 0, 0x02 };
+static const uint8_t net_own_mac[6] = { 0x02, 0, 0, 0, 0, 0x01 };
+
+struct net_args {
+	const char *sock;
+	uint32_t domid;
+	uint32_t nr_vcpus;
+	uint64_t ram_mb;
+	uint32_t frames;	/* per phase */
+	uint32_t phases;
+	uint32_t window;
+	uint32_t seed;
+	uint32_t queue_size;
+	bool macswap;
+};
+
+enum { OPT_NET_CONNECT = 256, OPT_NET_DOMID, OPT_NET_VCPUS, OPT_NET_RAM_MB,
+	OPT_NET_FRAMES, OPT_NET_PHASES, OPT_NET_WINDOW, OPT_NET_SEED,
+	OPT_NET_FWD, OPT_NET_QSIZE };
+
+static int net_parse(int argc, char **argv, struct net_args *a)
+{
+	static const struct option longopts[] = {
+		{ "connect", required_argument, NULL, OPT_NET_CONNECT },
+		{ "domid", required_argument, NULL, OPT_NET_DOMID },
+		{ "vcpus", required_argument, NULL, OPT_NET_VCPUS },
+		{ "ram-mb", required_argument, NULL, OPT_NET_RAM_MB },
+		{ "frames", required_argument, NULL, OPT_NET_FRAMES },
+		{ "phases", required_argument, NULL, OPT_NET_PHASES },
+		{ "window", required_argument, NULL, OPT_NET_WINDOW },
+		{ "seed", required_argument, NULL, OPT_NET_SEED },
+		{ "fwd", required_argument, NULL, OPT_NET_FWD },
+		{ "queue-size", required_argument, NULL, OPT_NET_QSIZE },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	bool have_domid = false;
+	int c, rc = 0;
+
+	memset(a, 0, sizeof(*a));
+	a->nr_vcpus = 2;
+	a->ram_mb = 64;
+	a->frames = 1000;
+	a->phases = 1;
+	a->window = NET_DEFAULT_WINDOW;
+	a->seed = 1;
+	a->queue_size = 256;
+	while (rc == 0 &&
+	    (c = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
+		switch (c) {
+		case OPT_NET_CONNECT: a->sock = optarg; break;
+		case OPT_NET_DOMID:
+			rc = parse_u32("domid", optarg, &a->domid);
+			have_domid = true;
+			break;
+		case OPT_NET_VCPUS:
+			rc = parse_u32("vcpus", optarg, &a->nr_vcpus);
+			break;
+		case OPT_NET_RAM_MB:
+			rc = parse_u64("ram-mb", optarg, &a->ram_mb);
+			break;
+		case OPT_NET_FRAMES:
+			rc = parse_u32("frames", optarg, &a->frames);
+			break;
+		case OPT_NET_PHASES:
+			rc = parse_u32("phases", optarg, &a->phases);
+			break;
+		case OPT_NET_WINDOW:
+			rc = parse_u32("window", optarg, &a->window);
+			break;
+		case OPT_NET_SEED: rc = parse_u32("seed", optarg, &a->seed); break;
+		case OPT_NET_FWD:
+			if (strcmp(optarg, "macswap") == 0) {
+				a->macswap = true;
+			} else if (strcmp(optarg, "io") != 0) {
+				sg_errx("--fwd must be io or macswap");
+				rc = -EINVAL;
+			}
+			break;
+		case OPT_NET_QSIZE:
+			rc = parse_u32("queue-size", optarg, &a->queue_size);
+			break;
+		case 'v': sg_log_set_debug(true); break;
+		case 'h': usage(stdout); exit(0);
+		default: rc = -EINVAL; break;
+		}
+	}
+	if (rc < 0)
+		goto bad;
+	if (optind != argc || a->sock == NULL || !have_domid) {
+		sg_errx("net needs --connect SOCK and --domid N");
+		goto bad;
+	}
+	if (a->nr_vcpus == 0 || a->nr_vcpus > SIM_MAX_VCPUS) {
+		sg_errx("--vcpus must be 1..%u", SIM_MAX_VCPUS);
+		goto bad;
+	}
+	if (a->ram_mb < 4 || a->ram_mb > 4096) {
+		sg_errx("--ram-mb must be 4..4096");
+		goto bad;
+	}
+	if (a->frames == 0 || a->phases == 0) {
+		sg_errx("--frames and --phases must be at least 1");
+		goto bad;
+	}
+	if (a->queue_size < 2 || a->queue_size > SG_NET_MAX_BUFS) {
+		sg_errx("--queue-size must be 2..%u", SG_NET_MAX_BUFS);
+		goto bad;
+	}
+	/* Every frame in flight must find a posted receive buffer. */
+	if (a->window == 0 || a->window > a->queue_size / 2) {
+		sg_errx("--window must be 1..%u (half the queue)",
+		    a->queue_size / 2);
+		goto bad;
+	}
+	return 0;
+bad:
+	usage(stderr);
+	return -EINVAL;
+}
+
+/* The frame of sequence number @seq, as the guest sends it. */
+static uint32_t net_frame(const struct net_args *a, const uint8_t *src,
+    uint32_t seq, uint8_t *f)
+{
+	uint32_t len = NET_FRAME_MIN + (seq * 37u) %
+	    (SG_NET_FRAME_MAX - NET_FRAME_MIN + 1);
+	uint32_t le = htole32(seq);
+
+	memcpy(f, net_peer_mac, 6);
+	memcpy(f + 6, src, 6);
+	f[12] = NET_ETHERTYPE >> 8;
+	f[13] = NET_ETHERTYPE & 0xff;
+	memcpy(f + NET_ETH_HLEN, &le, sizeof(le));
+	pattern_fill(f + NET_ETH_HLEN + 4, (uint64_t)seq * SG_NET_BUF_LEN,
+	    len - NET_ETH_HLEN - 4, a->seed);
+	return len;
+}
+
+/* One frame that came back: which it is, and that it is byte-exact. */
+static int net_check(const struct net_args *a, const uint8_t *src,
+    const uint8_t *got, uint32_t len, uint32_t first, uint32_t end,
+    uint8_t *seen)
+{
+	uint8_t want[SG_NET_FRAME_MAX];
+	uint32_t seq, wlen;
+
+	if (len < NET_FRAME_MIN)
+		return sg_err(-EIO, "received a frame of %u bytes", len);
+	memcpy(&seq, got + NET_ETH_HLEN, sizeof(seq));
+	seq = le32toh(seq);
+	if ((seq & NET_PROBE_BIT) == 0 && (seq < first || seq >= end))
+		return sg_err(-EIO, "received frame number %u, not one of this"
+		    " phase (%u..%u)", seq, first, end - 1);
+	if ((seq & NET_PROBE_BIT) == 0 && seen[seq - first])
+		return sg_err(-EIO, "frame %u received twice", seq);
+	if ((seq & NET_PROBE_BIT) == 0)
+		seen[seq - first] = 1;
+	wlen = net_frame(a, src, seq, want);
+	if (a->macswap) {
+		/* testpmd's macswap: destination and source exchanged. */
+		memcpy(want, src, 6);
+		memcpy(want + 6, net_peer_mac, 6);
+	}
+	if (len != wlen)
+		return sg_err(-EIO, "frame %u came back with %u bytes, sent %u",
+		    seq, len, wlen);
+	for (uint32_t i = 0; i < len; i++)
+		if (got[i] != want[i])
+			return sg_err(-EIO, "frame %u: byte %u is %#04x, expected"
+			    " %#04x", seq, i, got[i], want[i]);
+	return 0;
+}
+
+/*
+ * Frames [first, first+nr) with at most window in flight: each must come
+ * back exactly once, byte-exact, in any order.
+ */
+static int net_phase(struct sg_net *n, const struct net_args *a,
+    uint32_t first, uint32_t *reordered)
+{
+	uint8_t *seen = calloc(a->frames, 1);
+	uint8_t f[SG_NET_FRAME_MAX], got[SG_NET_FRAME_MAX];
+	const uint8_t *src = n->has_mac ? n->mac : net_own_mac;
+	uint32_t next = first, end = first + a->frames, done = 0, len;
+	uint32_t expect = first;
+	int rc = 0;
+
+	if (seen == NULL)
+		return sg_err(-ENOMEM, "allocate the frame map");
+	while (done < a->frames) {
+		uint32_t seq;
+
+		while (next < end && next - first - done < a->window) {
+			uint32_t flen = net_frame(a, src, next, f);
+
+			if ((rc = sg_net_send(n, f, flen, SG_NET_TIMEOUT_MS)) < 0)
+				goto out;
+			next++;
+		}
+		rc = sg_net_recv(n, got, sizeof(got), &len, 2 * SG_NET_TIMEOUT_MS);
+		if (rc == -ETIMEDOUT) {
+			sg_errx("%u of %u frames (from %u) not back after %d ms",
+			    a->frames - done, a->frames, first,
+			    2 * SG_NET_TIMEOUT_MS);
+			goto out;
+		}
+		if (rc < 0 || (rc = net_check(a, src, got, len, first, end,
+		    seen)) < 0)
+			goto out;
+		memcpy(&seq, got + NET_ETH_HLEN, sizeof(seq));
+		/* A late probe (checked all the same): not one of ours. */
+		if ((le32toh(seq) & NET_PROBE_BIT) != 0)
+			continue;
+		if (le32toh(seq) != expect)
+			(*reordered)++;
+		expect = le32toh(seq) + 1;
+		done++;
+	}
+out:
+	free(seen);
+	return rc;
+}
+
+/*
+ * Send probe frames until one comes back (byte-exact): the link is up.
+ * *probe is the next probe number; *nr_probes counts those sent.
+ */
+static int net_probe(struct sg_net *n, const struct net_args *a,
+    uint32_t *probe, uint32_t *nr_probes)
+{
+	uint8_t f[SG_NET_FRAME_MAX], got[SG_NET_FRAME_MAX];
+	const uint8_t *src = n->has_mac ? n->mac : net_own_mac;
+	uint32_t len, seq;
+	int rc;
+
+	for (uint32_t t = 0; t < NET_PROBE_TIMEOUT_MS / NET_PROBE_WAIT_MS; t++) {
+		uint32_t flen = net_frame(a, src, *probe | NET_PROBE_BIT, f);
+
+		if ((rc = sg_net_send(n, f, flen, SG_NET_TIMEOUT_MS)) < 0)
+			return rc;
+		(*probe)++;
+		(*nr_probes)++;
+		rc = sg_net_recv(n, got, sizeof(got), &len, NET_PROBE_WAIT_MS);
+		if (rc == -ETIMEDOUT)
+			continue;
+		if (rc < 0 || (rc = net_check(a, src, got, len, 0, 0,
+		    NULL)) < 0)
+			return rc;
+		memcpy(&seq, got + NET_ETH_HLEN, sizeof(seq));
+		if ((le32toh(seq) & NET_PROBE_BIT) == 0)
+			return sg_err(-EIO, "frame %u outside a phase",
+			    le32toh(seq));
+		return 0;
+	}
+	return sg_err(-ETIMEDOUT, "no probe frame came back in %d ms",
+	    NET_PROBE_TIMEOUT_MS);
+}
+
+static int net_phases(struct sg_sim **simp, struct sg_net *n,
+    const struct net_args *a, bool *open)
+{
+	struct sg_net_opts no = { .queue_num = a->queue_size };
+	struct sim_dev dev = {
+		.virtio_id = VIRTIO_ID_NET,
+		.irq = SIM_SPI_FIRST,
+		.base = SIM_MMIO_BASE,
+	};
+	uint32_t reordered = 0, probe = 0, nr_probes;
+	int rc;
+
+	rc = sg_sim_connect(a->sock, a->domid, a->nr_vcpus, a->ram_mb << 20,
+	    &dev, 1, simp);
+	if (rc < 0)
+		return rc;
+	printf("guest: connected as dom%u (%u vCPUs, %" PRIu64 " MiB)\n",
+	    a->domid, a->nr_vcpus, a->ram_mb);
+	*open = true;
+	if ((rc = sg_net_open(n, *simp, 0, SIM_MMIO_BASE, &no)) < 0)
+		return rc;
+	printf("guest: features %#" PRIx64 " (offered %#" PRIx64 "), queues %u"
+	    "/%u, %u rx buffers posted\n", n->vd.features, n->vd.offered,
+	    sg_vq_num(n->rx), sg_vq_num(n->tx), n->nr_rx);
+	if (n->has_mac)
+		printf("guest: mac %02x:%02x:%02x:%02x:%02x:%02x\n", n->mac[0],
+		    n->mac[1], n->mac[2], n->mac[3], n->mac[4], n->mac[5]);
+	for (uint32_t p = 0; p < a->phases; p++) {
+		char line[64];
+
+		if (p > 0) {
+			/* The test restarts the back-end meanwhile. */
+			printf("guest: waiting for a line on stdin\n");
+			if (fgets(line, sizeof(line), stdin) == NULL)
+				printf("guest: stdin closed, going on\n");
+		}
+		nr_probes = 0;
+		if ((rc = net_probe(n, a, &probe, &nr_probes)) < 0)
+			return rc;
+		printf("guest: phase %u: link up after %u probe frame(s)\n",
+		    p + 1, nr_probes);
+		rc = net_phase(n, a, p * a->frames, &reordered);
+		if (rc < 0)
+			return rc;
+		printf("guest: phase %u: %u frames looped back byte-exact (%s)\n",
+		    p + 1, a->frames, a->macswap ? "macswap" : "io");
+	}
+	printf("guest: %" PRIu64 " sent, %" PRIu64 " received, %u out of order,"
+	    " %" PRIu64 " rx headers without num_buffers\n", n->nr_sent,
+	    n->nr_received, reordered, n->nr_hdr_nb_unset);
+	return 0;
+}
+
+static int cmd_net(int argc, char **argv)
+{
+	struct net_args a;
+	struct sg_sim *sim = NULL;
+	struct sg_net n;
+	bool open = false;
+	int rc;
+
+	memset(&n, 0, sizeof(n));
+	if (net_parse(argc, argv, &a) < 0)
+		return 1;
+	rc = net_phases(&sim, &n, &a, &open);
+	if (rc == 0) {
+		rc = sg_net_close(&n);
+		if (rc == 0)
+			printf("guest: reset ok\n");
+	} else if (open) {
+		if (rc != -ETIMEDOUT && rc != -EPIPE && rc != -ESHUTDOWN &&
+		    rc != -EFAULT)
+			sg_vdev_fail(&n.vd);
+		sg_net_cleanup(&n);
+	}
+	sg_sim_close(sim);
+	if (rc < 0) {
+		sg_errx("net test failed: %s", strerror(-rc));
+		return 1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -1235,6 +1607,8 @@ int main(int argc, char **argv)
 		return cmd_blk(argc - 1, argv + 1);
 	if (strcmp(argv[1], "fs") == 0)
 		return cmd_fs(argc - 1, argv + 1);
+	if (strcmp(argv[1], "net") == 0)
+		return cmd_net(argc - 1, argv + 1);
 	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
 		usage(stdout);
 		return 0;
