@@ -771,17 +771,22 @@ enum vmsg_rc device_vmsg(struct xvd_device *dev, const uint8_t *in,
 	if (rc == VMSG_NONE && why != NULL) {
 		long q = vmsg_frame_queue(in, in_len);
 		struct vmsg_hdr h = { .msg_id = in_len > 1 ? in[1] : 0 };
+		const char *name = vmsg_msg_name(dev->vmsg.proto, &h);
+		char msg[32];
 
 		dev->st.errors++;
 		if (!log_ratelimited(&dev->rl))
 			return rc;
+		if (strcmp(name, "?") == 0)
+			snprintf(msg, sizeof(msg), "message %#x", h.msg_id);
+		else
+			snprintf(msg, sizeof(msg), "%s", name);
 		if (q >= 0)
 			log_warnx("%s queue %ld: guest: virtio-msg %s dropped: %s",
-			    dev->name, q, vmsg_msg_name(dev->vmsg.proto, &h),
-			    why);
+			    dev->name, q, msg, why);
 		else
 			log_warnx("%s: guest: virtio-msg %s dropped: %s",
-			    dev->name, vmsg_msg_name(dev->vmsg.proto, &h), why);
+			    dev->name, msg, why);
 	}
 	return rc;
 }
