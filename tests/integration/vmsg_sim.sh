@@ -37,8 +37,12 @@ wait_log "$xvd_tmp/xvd.log" 'dom5: released'
 
 grep -q 'dom5 blk0: serving virtio-msg device number 1' "$xvd_tmp/xvd.log" ||
 	fail "no virtio-msg device for dom5"
-[ "$(grep -c 'dom5 blk0: driver ready' "$xvd_tmp/xvd.log")" -ge 2 ] ||
-	fail "dom5 blk0 was not started twice (reset and re-initialisation)"
+# Started again after the reset. qemu-storage-daemon sometimes completes a
+# request after GET_VRING_BASE closed its call fd and panics (vu_panic):
+# then the back-end is reconnected and the rings resumed instead.
+[ "$(grep -c 'dom5 blk0: driver ready\|dom5 blk0: back-end .* reconnected' \
+	"$xvd_tmp/xvd.log")" -ge 2 ] ||
+	fail "dom5 blk0 was not started again after the reset"
 grep -q 'vmsg cli1 dom5: guest: frame dropped' "$xvd_tmp/xvd.log" ||
 	fail "malformed bus frames were not logged"
 grep -q 'dom5 blk0 queue 200: guest: virtio-msg SET_VQUEUE dropped' \
