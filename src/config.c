@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * config: xen-vhostd.conf(5). Line based: "key = value" lines, global keys
- * first, then [device TYPE], [guest DOMID] and [guest DOMID TYPE] sections.
+ * first, then [device TYPE], [guest DOMID], [guest DOMID TYPE] and
+ * [vmsg NAME] (virtio-msg endpoint) sections.
  * One table of keys (which sections take them, their setter); every value
  * is checked where it is read, so the struct handed out is valid as a whole.
  */
@@ -34,6 +35,7 @@ enum {
 	SC_GUEST = 1u << 2,	/* [guest D] */
 	SC_GUEST_DEV = 1u << 3,	/* [guest D T] */
 	SC_ALL = SC_GLOBAL | SC_DEVICE | SC_GUEST | SC_GUEST_DEV,
+	SC_VMSG = 1u << 4,	/* [vmsg NAME]: only its own keys */
 };
 
 struct parse {
@@ -47,6 +49,7 @@ struct parse {
 	int type;		/* its devtab index, -1: every type */
 	uint32_t keys_seen;	/* bit k: config_keys[k] set in it */
 	uint32_t device_sections;	/* bit i: [device devtab_at(i)] seen */
+	struct config_vmsg *vm;	/* the current [vmsg NAME] */
 };
 
 static int set_socket_dir(struct parse *p, const char *v);
@@ -58,6 +61,10 @@ static int set_foreign_mapping(struct parse *p, const char *v);
 static int set_socket(struct parse *p, const char *v);
 static int set_mode(struct parse *p, const char *v);
 static int set_memory(struct parse *p, const char *v);
+static int set_vmsg_bus(struct parse *p, const char *v);
+static int set_vmsg_path(struct parse *p, const char *v);
+static int set_vmsg_domain(struct parse *p, const char *v);
+static int set_vmsg_devices(struct parse *p, const char *v);
 
 /* name, where, setter; config_print() writes them in this order. */
 #define CONFIG_KEY_TABLE(X)						\
@@ -69,7 +76,11 @@ static int set_memory(struct parse *p, const char *v);
 	X("foreign-mapping", SC_GLOBAL, set_foreign_mapping)		\
 	X("socket", SC_ALL, set_socket)					\
 	X("mode", SC_ALL, set_mode)					\
-	X("memory", SC_ALL, set_memory)
+	X("memory", SC_ALL, set_memory)					\
+	X("bus", SC_VMSG, set_vmsg_bus)					\
+	X("path", SC_VMSG, set_vmsg_path)				\
+	X("domain", SC_VMSG, set_vmsg_domain)				\
+	X("devices", SC_VMSG, set_vmsg_devices)
 
 struct key_def {
 	const char *name;
@@ -96,6 +107,15 @@ static const char *const mem_names[] = {
 static const char *const mode_names[] = {
 	[CONFIG_MODE_CLIENT] = "client", [CONFIG_MODE_SERVER] = "server",
 };
+static const char *const vmsg_bus_names[] = {
+	[CONFIG_VMSG_SOCKET] = "socket", [CONFIG_VMSG_CHARDEV] = "chardev",
+};
+
+const char *config_vmsg_bus_name(enum config_vmsg_bus b)
+{
+	return (unsigned)b < ARRAY_SIZE(vmsg_bus_names) ?
+	    vmsg_bus_names[b] : "?";
+}
 
 const char *config_log_level_name(enum config_log_level l)
 {
@@ -528,6 +548,210 @@ static struct config_guest *guest_get(struct parse *p, uint32_t domid)
 	return &c->guest[i];
 }
 
+/* --- virtio-msg endpoints ------------------------------------------------ */
+
+static bool vmsg_name_ok(const char *n)
+{
+	size_t len = strlen(n);
+
+	if (len == 0 || len >= CONFIG_VMSG_NAME_MAX)
+		return false;
+	for (const char *s = n; *s != '\0'; s++)
+		if (!(*s == '-' || *s == '_' || (*s >= 'a' && *s <= 'z') ||
+		    (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9')))
+			return false;
+	return true;
+}
+
+static struct config_vmsg *vmsg_new(struct parse *p, const char *name)
+{
+	struct xvd_config *c = p->c;
+	struct config_vmsg *v;
+
+	if (!vmsg_name_ok(name)) {
+		perr(p, "bad virtio-msg endpoint name '%s': 1..%u of A-Z a-z"
+		    " 0-9 - _", name, CONFIG_VMSG_NAME_MAX - 1);
+		return NULL;
+	}
+	for (unsigned i = 0; i < c->nr_vmsg; i++) {
+		if (strcmp(c->vmsg[i].name, name) == 0) {
+			perr(p, "duplicate section [vmsg %s]", name);
+			return NULL;
+		}
+	}
+	if (c->nr_vmsg == CONFIG_MAX_VMSG) {
+		perr(p, "too many virtio-msg endpoints: at most %u",
+		    CONFIG_MAX_VMSG);
+		return NULL;
+	}
+	v = &c->vmsg[c->nr_vmsg++];
+	memset(v, 0, sizeof(*v));
+	snprintf(v->name, sizeof(v->name), "%s", name);
+	v->bus = CONFIG_VMSG_SOCKET;
+	v->line = p->line;
+	return v;
+}
+
+static int vmsg_section(struct parse *p, const char *name)
+{
+	p->vm = vmsg_new(p, name);
+	if (p->vm == NULL)
+		return -1;
+	p->scope = SC_VMSG;
+	p->ds = NULL;
+	p->type = -1;
+	return 0;
+}
+
+static int set_vmsg_bus(struct parse *p, const char *v)
+{
+	unsigned b;
+
+	if (parse_keyword(p, "bus", v, vmsg_bus_names,
+	    ARRAY_SIZE(vmsg_bus_names), &b) < 0)
+		return -1;
+	p->vm->bus = (enum config_vmsg_bus)b;
+	p->vm->set |= CONFIG_VMSG_SET_BUS;
+	return 0;
+}
+
+static int set_vmsg_path(struct parse *p, const char *v)
+{
+	const struct xvd_config *c = p->c;
+
+	if (v[0] != '/') {
+		perr(p, "bad value '%s' for path: not an absolute path", v);
+		return -1;
+	}
+	if (strlen(v) >= CONFIG_SUN_PATH_MAX) {
+		perr(p, "path of %zu bytes out of range: at most %u",
+		    strlen(v), CONFIG_SUN_PATH_MAX - 1);
+		return -1;
+	}
+	for (unsigned i = 0; i < c->nr_vmsg; i++) {
+		if (&c->vmsg[i] != p->vm && strcmp(c->vmsg[i].path, v) == 0) {
+			perr(p, "path %s already used by [vmsg %s]", v,
+			    c->vmsg[i].name);
+			return -1;
+		}
+	}
+	snprintf(p->vm->path, sizeof(p->vm->path), "%s", v);
+	p->vm->set |= CONFIG_VMSG_SET_PATH;
+	return 0;
+}
+
+static int set_vmsg_domain(struct parse *p, const char *v)
+{
+	unsigned long domid;
+
+	if (parse_num(p, "domain", v, 0, CONFIG_DOMID_MAX, &domid) < 0)
+		return -1;
+	p->vm->domid = (uint32_t)domid;
+	p->vm->set |= CONFIG_VMSG_SET_DOMAIN;
+	return 0;
+}
+
+/* "blk, fs" or "blk fs": device types in bus order (dev_num 1, 2, ...). */
+static int set_vmsg_devices(struct parse *p, const char *v)
+{
+	char buf[CONFIG_LINE_MAX + 1], *save = NULL;
+	struct config_vmsg *vm = p->vm;
+
+	snprintf(buf, sizeof(buf), "%s", v);
+	vm->nr_devs = 0;
+	for (char *tok = strtok_r(buf, ", \t", &save); tok != NULL;
+	    tok = strtok_r(NULL, ", \t", &save)) {
+		int t = type_index(tok);
+
+		if (t < 0) {
+			perr(p, "unknown device type '%s'", tok);
+			return -1;
+		}
+		if (vm->nr_devs == CONFIG_VMSG_MAX_DEVS) {
+			perr(p, "too many devices: at most %u on one bus",
+			    CONFIG_VMSG_MAX_DEVS);
+			return -1;
+		}
+		vm->dev_type[vm->nr_devs++] = (uint8_t)t;
+	}
+	if (vm->nr_devs == 0) {
+		perr(p, "bad value '%s' for devices: no device type", v);
+		return -1;
+	}
+	vm->set |= CONFIG_VMSG_SET_DEVICES;
+	return 0;
+}
+
+/* Every endpoint needs path, domain and devices (bus defaults to socket). */
+static int vmsg_check_all(struct parse *p)
+{
+	static const struct {
+		unsigned bit;
+		const char *key;
+	} required[] = {
+		{ CONFIG_VMSG_SET_PATH, "path" },
+		{ CONFIG_VMSG_SET_DOMAIN, "domain" },
+		{ CONFIG_VMSG_SET_DEVICES, "devices" },
+	};
+
+	for (unsigned i = 0; i < p->c->nr_vmsg; i++) {
+		const struct config_vmsg *v = &p->c->vmsg[i];
+
+		for (unsigned k = 0; k < ARRAY_SIZE(required); k++) {
+			if (v->set & required[k].bit)
+				continue;
+			p->line = v->line;
+			perr(p, "[vmsg %s] has no %s", v->name,
+			    required[k].key);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int config_vmsg_add_arg(struct xvd_config *c, const char *arg, char *err,
+    size_t errlen)
+{
+	char buf[CONFIG_LINE_MAX + 1], name[CONFIG_VMSG_NAME_MAX], *f[4];
+	struct parse p = {
+		.name = "--vmsg", .err = err, .errlen = errlen, .c = c,
+		.scope = SC_VMSG, .type = -1,
+	};
+	char *s = buf;
+
+	if (errlen > 0)
+		err[0] = '\0';
+	if (strlen(arg) > CONFIG_LINE_MAX) {
+		perr(&p, "argument too long");
+		return -EINVAL;
+	}
+	snprintf(buf, sizeof(buf), "%s", arg);
+	for (unsigned i = 0; i < ARRAY_SIZE(f); i++) {
+		char *colon = i + 1 < ARRAY_SIZE(f) ? strchr(s, ':') : NULL;
+
+		if (i + 1 < ARRAY_SIZE(f) && colon == NULL) {
+			perr(&p, "'%s': expected BUS:PATH:DOMID:TYPE[,TYPE...]",
+			    arg);
+			return -EINVAL;
+		}
+		f[i] = s;
+		if (colon != NULL) {
+			*colon = '\0';
+			s = colon + 1;
+		}
+	}
+	snprintf(name, sizeof(name), "cli%u", c->nr_vmsg + 1);
+	p.vm = vmsg_new(&p, name);
+	if (p.vm == NULL || set_vmsg_bus(&p, f[0]) < 0 ||
+	    set_vmsg_path(&p, f[1]) < 0 || set_vmsg_domain(&p, f[2]) < 0 ||
+	    set_vmsg_devices(&p, f[3]) < 0) {
+		if (p.vm != NULL)
+			c->nr_vmsg--;
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* [device T], [guest D], [guest D T]; @s is past the '['. */
 static int parse_section(struct parse *p, char *s)
 {
@@ -620,7 +844,14 @@ static int parse_section(struct parse *p, char *s)
 		p->type = t;
 		return 0;
 	}
-	perr(p, "unknown section '%s': expected device or guest", w[0]);
+	if (strcmp(w[0], "vmsg") == 0) {
+		if (nr != 2) {
+			perr(p, "syntax error: expected [vmsg NAME]");
+			return -1;
+		}
+		return vmsg_section(p, w[1]);
+	}
+	perr(p, "unknown section '%s': expected device, guest or vmsg", w[0]);
 	return -1;
 }
 
@@ -652,8 +883,12 @@ static int parse_assignment(struct parse *p, char *s)
 		return -1;
 	}
 	if (!(key_defs[k].scopes & p->scope)) {
-		perr(p, "unknown key '%s' in this section: it is a global"
-		    " setting, before the first section", key);
+		perr(p, "unknown key '%s' in this section: %s", key,
+		    key_defs[k].scopes == SC_VMSG ?
+		    "it belongs in a [vmsg NAME] section" :
+		    p->scope == SC_VMSG ?
+		    "a [vmsg] section takes bus, path, domain and devices" :
+		    "it is a global setting, before the first section");
 		return -1;
 	}
 	if (p->keys_seen & (1u << k)) {
@@ -782,6 +1017,8 @@ int config_parse_string(const char *text, const char *name,
 		}
 		text += len + (nl != NULL);
 	}
+	if (rc == 0 && vmsg_check_all(&p) < 0)
+		rc = -EINVAL;
 	if (rc == 0)
 		memcpy(out, c, sizeof(*c));
 	free(c);
@@ -949,5 +1186,18 @@ void config_print(const struct xvd_config *c, FILE *f)
 			    devtab_at(t)->name);
 			devset_print(&g->type[t], devtab_at(t)->name, f);
 		}
+	}
+	for (unsigned i = 0; i < c->nr_vmsg; i++) {
+		const struct config_vmsg *v = &c->vmsg[i];
+
+		fprintf(f, "\n[vmsg %s]\n", v->name);
+		fprintf(f, "bus = %s\n", config_vmsg_bus_name(v->bus));
+		fprintf(f, "path = \"%s\"\n", v->path);
+		fprintf(f, "domain = %u\n", (unsigned)v->domid);
+		fprintf(f, "devices =");
+		for (unsigned d = 0; d < v->nr_devs; d++)
+			fprintf(f, "%s %s", d == 0 ? "" : ",",
+			    devtab_at(v->dev_type[d])->name);
+		fprintf(f, "\n");
 	}
 }

@@ -59,6 +59,35 @@ enum config_mode {
 /* Same bound as --shadow-mem: a bound, not a need (memfds are sparse). */
 #define CONFIG_SHADOW_MIB_MAX 4096u
 
+/* Why 8: one bus per guest is the rule; a few spare for tests. */
+#define CONFIG_MAX_VMSG 8u
+/* An endpoint name as in [vmsg NAME], bytes with the NUL. */
+#define CONFIG_VMSG_NAME_MAX 32u
+/* Devices on one virtio-msg bus (VMSGEP_MAX_DEVS). */
+#define CONFIG_VMSG_MAX_DEVS 8u
+
+/* Which bus a virtio-msg endpoint uses. */
+enum config_vmsg_bus {
+	CONFIG_VMSG_SOCKET,	/* listening Unix SOCK_SEQPACKET socket */
+	CONFIG_VMSG_CHARDEV,	/* /dev/virtio-msg-N (FF-A) */
+};
+
+/* [vmsg NAME], or --vmsg BUS:PATH:DOMID:TYPE[,TYPE...] */
+struct config_vmsg {
+	char name[CONFIG_VMSG_NAME_MAX];
+	enum config_vmsg_bus bus;
+	char path[CONFIG_SUN_PATH_MAX];
+	uint32_t domid;
+	unsigned nr_devs;
+	uint8_t dev_type[CONFIG_VMSG_MAX_DEVS];	/* devtab index, bus order */
+	unsigned line;			/* of the section header (messages) */
+	unsigned set;			/* CONFIG_VMSG_SET_* seen */
+};
+#define CONFIG_VMSG_SET_BUS 0x1u
+#define CONFIG_VMSG_SET_PATH 0x2u
+#define CONFIG_VMSG_SET_DOMAIN 0x4u
+#define CONFIG_VMSG_SET_DEVICES 0x8u
+
 /* Which fields of a struct config_devset a section set. */
 #define CONFIG_SET_SOCKET 0x1u
 #define CONFIG_SET_MODE 0x2u
@@ -92,6 +121,8 @@ struct xvd_config {
 	struct config_devset type[CONFIG_MAX_TYPES];	/* [device T], by devtab index */
 	unsigned nr_guests;
 	struct config_guest guest[CONFIG_MAX_GUESTS];	/* sorted by domid */
+	unsigned nr_vmsg;
+	struct config_vmsg vmsg[CONFIG_MAX_VMSG];	/* in file order */
 };
 
 /* The effective settings of one device: guest+type > guest > type > global. */
@@ -145,6 +176,15 @@ void config_device(const struct xvd_config *c, uint32_t domid,
 int config_socket_name(const char *pattern, unsigned slot, uint32_t domid,
     char *buf, size_t len);
 
+/*
+ * config_vmsg_add_arg - add the endpoint of a --vmsg argument,
+ * "BUS:PATH:DOMID:TYPE[,TYPE...]" (named "cliN"), checked as a [vmsg]
+ * section is. Returns 0, or -EINVAL with a message in @err.
+ */
+int config_vmsg_add_arg(struct xvd_config *c, const char *arg, char *err,
+    size_t errlen);
+
+const char *config_vmsg_bus_name(enum config_vmsg_bus b);
 const char *config_log_level_name(enum config_log_level l);
 const char *config_mem_name(enum config_mem m);
 const char *config_mode_name(enum config_mode m);

@@ -75,6 +75,7 @@ struct xvd_device {
 	struct xvd_device_cfg cfg;
 	char name[48];		/* "dom3 blk0" */
 	struct vmmio mmio;
+	struct vmsg_dev vmsg;	/* virtio-msg devices: the same vmmio */
 	struct vhu_client *vhu;
 	struct evloop_watch *vhu_w;
 	uint64_t backend_features;
@@ -212,6 +213,22 @@ static void device_inject(struct xvd_device *dev)
 	dev->st.irqs++;
 }
 
+bool device_is_vmsg(const struct xvd_device *dev)
+{
+	return dev->cfg.vmsg_max_msg != 0;
+}
+
+/* A config/status change: EVENT_CONFIG through the sink, else the SPI. */
+static void device_signal_config(struct xvd_device *dev)
+{
+	if (dev->cfg.notify_config != NULL) {
+		dev->st.irqs++;
+		dev->cfg.notify_config(dev->cfg.notify_arg);
+		return;
+	}
+	device_inject(dev);
+}
+
 static void device_fail(struct xvd_device *dev, const char *why, uint32_t q)
 {
 	dev->st.errors++;
@@ -219,7 +236,7 @@ static void device_fail(struct xvd_device *dev, const char *why, uint32_t q)
 		log_warnx("%s queue %u: %s: device needs reset", dev->name, q,
 		    why);
 	if (vmmio_needs_reset(&dev->mmio))
-		device_inject(dev);
+		device_signal_config(dev);
 }
 
 static void kick(struct xvd_device *dev, uint32_t i);
@@ -253,6 +270,12 @@ static void call_cb(int fd, void *arg)
 				kick(dev, i);
 		if ((rc & SHADOW_IRQ) == 0)
 			return;
+	}
+	if (dev->cfg.notify_used != NULL) {
+		/* virtio-msg: EVENT_USED for this queue, no InterruptStatus. */
+		dev->st.irqs++;
+		dev->cfg.notify_used(dev->cfg.notify_arg, q->index);
+		return;
 	}
 	if (vmmio_raise(&dev->mmio, VMMIO_INT_VRING))
 		device_inject(dev);
@@ -295,7 +318,8 @@ static void queue_fast_path(struct xvd_device *dev, uint32_t i, bool assign)
 	uint64_t notify = dev->cfg.base + VIRTIO_MMIO_QUEUE_NOTIFY;
 	bool any = false;
 
-	if (assign && !dev->shadow) {
+	/* virtio-msg: no QueueNotify address, events are not an SPI. */
+	if (assign && !dev->shadow && !device_is_vmsg(dev)) {
 		if (hv->ops->ioeventfd != NULL && !q->ioeventfd &&
 		    hv->ops->ioeventfd(hv, notify, i, q->kick_fd, true) == 0)
 			q->ioeventfd = true;
@@ -736,6 +760,74 @@ void device_mmio(struct xvd_device *dev, uint64_t off, unsigned size,
 		device_act(dev, &acts.a[i]);
 }
 
+/* The queue a queue message names (index first), for the log; or -1. */
+static long vmsg_frame_queue(const uint8_t *in, size_t in_len)
+{
+	static const uint8_t queue_msgs[] = { VMSG_GET_VQUEUE, VMSG_SET_VQUEUE,
+		VMSG_RESET_VQUEUE, VMSG_EVENT_AVAIL };
+
+	if (in_len < VMSG_HDR_LEN + 4)
+		return -1;
+	for (size_t i = 0; i < ARRAY_SIZE(queue_msgs); i++)
+		if (in[1] == queue_msgs[i])
+			return (long)((uint32_t)in[8] | (uint32_t)in[9] << 8 |
+			    (uint32_t)in[10] << 16 | (uint32_t)in[11] << 24);
+	return -1;
+}
+
+enum vmsg_rc device_vmsg(struct xvd_device *dev, const uint8_t *in,
+    size_t in_len, uint8_t *out, size_t *out_len)
+{
+	struct vmmio_actions acts = { .nr = 0 };
+	const char *why = NULL;
+	enum vmsg_rc rc;
+
+	dev->st.mmio_writes++;
+	rc = vmsg_handle(&dev->vmsg, in, in_len, out, out_len, &acts, &why);
+	for (unsigned i = 0; i < acts.nr; i++)
+		device_act(dev, &acts.a[i]);
+	if (rc == VMSG_NONE && why != NULL) {
+		long q = vmsg_frame_queue(in, in_len);
+		struct vmsg_hdr h = { .msg_id = in_len > 1 ? in[1] : 0 };
+		const char *name = vmsg_msg_name(dev->vmsg.proto, &h);
+		char msg[32];
+
+		dev->st.errors++;
+		if (!log_ratelimited(&dev->rl))
+			return rc;
+		if (strcmp(name, "?") == 0)
+			snprintf(msg, sizeof(msg), "message %#x", h.msg_id);
+		else
+			snprintf(msg, sizeof(msg), "%s", name);
+		if (q >= 0)
+			log_warnx("%s queue %ld: guest: virtio-msg %s dropped: %s",
+			    dev->name, q, msg, why);
+		else
+			log_warnx("%s: guest: virtio-msg %s dropped: %s",
+			    dev->name, msg, why);
+	}
+	return rc;
+}
+
+size_t device_vmsg_event(const struct xvd_device *dev, bool config,
+    uint32_t queue, uint8_t *out, size_t cap)
+{
+	if (config)
+		return vmsg_event_config(&dev->vmsg, 0, 0, out, cap);
+	return vmsg_event_used(&dev->vmsg, queue, out, cap);
+}
+
+void device_vmsg_reset(struct xvd_device *dev)
+{
+	struct vmmio_actions acts = { .nr = 0 };
+
+	if (dev->mmio.status == 0)
+		return;
+	vmmio_write(&dev->mmio, VIRTIO_MMIO_STATUS, 4, 0, &acts);
+	for (unsigned i = 0; i < acts.nr; i++)
+		device_act(dev, &acts.a[i]);
+}
+
 static void backend_close(struct xvd_device *dev)
 {
 	evloop_watch_del(dev->vhu_w);
@@ -756,7 +848,7 @@ static void reconnect_give_up(struct xvd_device *dev)
 	/* With no back-end, this only releases the shadow queues. */
 	device_stop(dev);
 	if (vmmio_needs_reset(&dev->mmio))
-		device_inject(dev);
+		device_signal_config(dev);
 }
 
 static void reconnect_schedule(struct xvd_device *dev)
@@ -1156,6 +1248,15 @@ int device_create(struct hv_dom *hv, const struct xvd_device_cfg *cfg,
 	rc = backend_connect(dev, cfg->connect_timeout_ms);
 	if (rc < 0)
 		goto fail;
+	if (device_is_vmsg(dev)) {
+		rc = vmsg_dev_init(&dev->vmsg, &dev->mmio, cfg->vmsg_dev_num,
+		    NULL, cfg->vmsg_max_msg);
+		if (rc < 0) {
+			log_warnx("%s: virtio-msg bus max message %u too small",
+			    dev->name, cfg->vmsg_max_msg);
+			goto fail;
+		}
+	}
 	for (uint32_t i = 0; i < dev->mmio.nr_queues; i++) {
 		struct dev_queue *q = &dev->q[i];
 

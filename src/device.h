@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "transport/vmsg.h"
+
 struct devtab_entry;
 struct hv_dom;
 struct xs_restore;
@@ -56,6 +58,20 @@ struct xvd_device_cfg {
 	 * starts at once and the guest's rings resume at their used index.
 	 */
 	const struct xs_restore *restore;
+	/*
+	 * virtio-msg: @vmsg_max_msg != 0 makes this a virtio-msg device, number
+	 * @vmsg_dev_num on a bus of that max message size. It has no MMIO
+	 * window (@base, @irq unused) and is reached through device_vmsg().
+	 * Its interrupt sink: a used buffer on queue q calls notify_used(arg,
+	 * q) (from that queue's call eventfd), a config or status change
+	 * (DEVICE_NEEDS_RESET) calls notify_config(arg), instead of raising
+	 * the SPI. Without vmsg_max_msg both must be NULL.
+	 */
+	uint32_t vmsg_max_msg;
+	uint16_t vmsg_dev_num;
+	void (*notify_used)(void *arg, uint32_t queue);
+	void (*notify_config)(void *arg);
+	void *notify_arg;
 };
 
 struct xvd_device_stats {
@@ -76,6 +92,30 @@ void device_destroy(struct xvd_device *dev);
 /* A guest access at window offset @off (validated by the caller). */
 void device_mmio(struct xvd_device *dev, uint64_t off, unsigned size,
     bool is_write, uint64_t *data);
+
+/* A virtio-msg device (cfg.vmsg_max_msg != 0): no MMIO window. */
+bool device_is_vmsg(const struct xvd_device *dev);
+
+/*
+ * device_vmsg - one virtio-msg transport frame from the driver, already
+ * routed to this device by the bus (vmsg_bus_handle: VMSG_ROUTE). Acts on
+ * it (kick, queue start, reset, ...) exactly as on the equivalent register
+ * writes, then returns VMSG_REPLY with the response in @out (*out_len is
+ * its capacity on entry, the frame length on return) or VMSG_NONE (event,
+ * or a bad frame: dropped, counted and logged here, rate-limited, naming
+ * the device and the queue). Only for virtio-msg devices.
+ */
+enum vmsg_rc device_vmsg(struct xvd_device *dev, const uint8_t *in,
+    size_t in_len, uint8_t *out, size_t *out_len);
+/*
+ * device_vmsg_event - the event frame for a notification: EVENT_USED of
+ * @queue, or EVENT_CONFIG (status and generation, length 0: "re-read")
+ * when @config. Returns its length, 0 when it cannot be built.
+ */
+size_t device_vmsg_event(const struct xvd_device *dev, bool config,
+    uint32_t queue, uint8_t *out, size_t cap);
+/* The driver went away (bus closed, FF-A RESET): status 0, as its reset. */
+void device_vmsg_reset(struct xvd_device *dev);
 
 /* A snapshot for the control socket. */
 struct xvd_device_info {

@@ -63,6 +63,8 @@ static void guest_mmio(void *opaque, uint64_t addr, unsigned size,
 	for (unsigned i = 0; i < g->nr_devs; i++) {
 		uint64_t base = device_base(g->dev[i]);
 
+		if (device_is_vmsg(g->dev[i]))
+			continue;
 		if (addr >= base && addr - base < VMMIO_WINDOW_LEN) {
 			device_mmio(g->dev[i], addr - base, size, is_write,
 			    data);
@@ -221,8 +223,11 @@ int guest_add_device(struct xvd_guest *g, const struct xvd_device_cfg *cfg,
 
 	if (g->nr_devs >= GUEST_MAX_DEVS)
 		return -ENOSPC;
+	if (cfg->vmsg_max_msg != 0)
+		return -EINVAL;
 	for (unsigned i = 0; i < g->nr_devs; i++) {
-		if (device_base(g->dev[i]) == cfg->base) {
+		if (!device_is_vmsg(g->dev[i]) &&
+		    device_base(g->dev[i]) == cfg->base) {
 			log_warnx("dom%u: two devices at %#llx", hv->domid,
 			    (unsigned long long)cfg->base);
 			return -EEXIST;
@@ -246,6 +251,33 @@ int guest_add_device(struct xvd_guest *g, const struct xvd_device_cfg *cfg,
 	return 0;
 }
 
+/*
+ * A virtio-msg device shares everything with an MMIO one (the guest's
+ * hv_dom, so the same guest RAM mapping and grant handling, the device
+ * count and the control socket listing) except the window: nothing is
+ * mapped to the IOREQ server and guest_mmio() never routes to it. Frames
+ * reach it from its bus endpoint (vmsgep) through device_vmsg().
+ */
+int guest_add_vmsg_device(struct xvd_guest *g, const struct xvd_device_cfg *cfg,
+    struct xvd_device **out)
+{
+	struct xvd_device *dev;
+	int rc;
+
+	if (cfg->vmsg_max_msg == 0)
+		return -EINVAL;
+	if (g->nr_devs >= GUEST_MAX_DEVS)
+		return -ENOSPC;
+	rc = device_create(g->hv, cfg, &dev);
+	if (rc < 0)
+		return rc;
+	g->dev[g->nr_devs++] = dev;
+	log_info("%s: serving virtio-msg device number %u", device_name(dev),
+	    cfg->vmsg_dev_num);
+	*out = dev;
+	return 0;
+}
+
 void guest_remove_device(struct xvd_guest *g, struct xvd_device *dev)
 {
 	uint64_t base = device_base(dev);
@@ -255,7 +287,9 @@ void guest_remove_device(struct xvd_guest *g, struct xvd_device *dev)
 			continue;
 		g->dev[i] = g->dev[--g->nr_devs];
 		/* The guest must not reach a device that is going away. */
-		g->hv->ops->unmap_range(g->hv, base, base + VMMIO_WINDOW_LEN - 1);
+		if (!device_is_vmsg(dev))
+			g->hv->ops->unmap_range(g->hv, base,
+			    base + VMMIO_WINDOW_LEN - 1);
 		device_destroy(dev);
 		return;
 	}

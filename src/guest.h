@@ -37,7 +37,14 @@ void guest_destroy(struct xvd_guest *g);
  */
 int guest_add_device(struct xvd_guest *g, const struct xvd_device_cfg *cfg,
     struct xvd_device **out);
-/* Unmap the window, stop the back-end, free the device. */
+/*
+ * guest_add_vmsg_device - the same for a virtio-msg device
+ * (cfg->vmsg_max_msg != 0): no MMIO window is mapped; its bus endpoint
+ * feeds it frames (device_vmsg). Counted and listed like the others.
+ */
+int guest_add_vmsg_device(struct xvd_guest *g, const struct xvd_device_cfg *cfg,
+    struct xvd_device **out);
+/* Unmap the window (if any), stop the back-end, free the device. */
 void guest_remove_device(struct xvd_guest *g, struct xvd_device *dev);
 
 uint32_t guest_domid(const struct xvd_guest *g);

@@ -25,6 +25,7 @@
 #include "sdnotify.h"
 #include "slots.h"
 #include "util.h"
+#include "vmsgep.h"
 #include "xsdisc.h"
 #include "xvd/sim_proto.h"
 
@@ -64,8 +65,14 @@ struct served {
 		const struct devtab_entry *dt;
 		unsigned slot;
 	} slots[GUEST_MAX_DEVS];
+	/* virtio-msg endpoints whose devices live in this guest. */
+	unsigned nr_eps;
+	struct vmsgep *eps[CONFIG_MAX_VMSG];
 	struct served *next;
 };
+
+/* The virtio-msg endpoints of the configuration, conf.vmsg order. */
+static struct vmsgep *vmsg_eps[CONFIG_MAX_VMSG];
 
 static struct opts opts = {
 	.connect_timeout_ms = 10000,
@@ -104,6 +111,13 @@ static void usage(FILE *f)
 "                             xen-mmap (the back-end maps guest RAM) or\n"
 "                             shadow (copy through shadow virtqueues)\n"
 "      --shadow-mem MIB       shadow memory per device, MiB (8)\n"
+"      --vmsg BUS:PATH:DOMID:TYPE[,TYPE...]\n"
+"                             a virtio-msg endpoint (repeatable): BUS\n"
+"                             socket (SOCK_SEQPACKET socket at PATH) or\n"
+"                             chardev (the /dev/virtio-msg-N node at PATH),\n"
+"                             serving guest DOMID the devices TYPE, ...\n"
+"                             (device numbers 1, 2, ...); as [vmsg] in\n"
+"                             xen-vhostd.conf(5)\n"
 "  -f, --foreign-mapping      map guest RAM with foreign mappings even for\n"
 "                             devices with grant_usage=1\n"
 "  -F, --foreground           stay in the foreground, log to stderr (the\n"
@@ -141,7 +155,7 @@ static int parse_uint(const char *s, int *out)
 static void parse_opts(int argc, char **argv)
 {
 	enum { OPT_SIM = 256, OPT_CONNECT, OPT_REPLY, OPT_MEMORY, OPT_SHADOW,
-		OPT_FOREIGN, OPT_CTL, OPT_CONFIG, OPT_ON_EXIT };
+		OPT_FOREIGN, OPT_CTL, OPT_CONFIG, OPT_ON_EXIT, OPT_VMSG };
 	bool foreground = false;
 	static const struct option lopts[] = {
 		{ "socket-path", required_argument, NULL, 's' },
@@ -152,6 +166,7 @@ static void parse_opts(int argc, char **argv)
 		{ "reply-timeout", required_argument, NULL, OPT_REPLY },
 		{ "memory", required_argument, NULL, OPT_MEMORY },
 		{ "shadow-mem", required_argument, NULL, OPT_SHADOW },
+		{ "vmsg", required_argument, NULL, OPT_VMSG },
 		{ "foreign-mapping", no_argument, NULL, 'f' },
 		{ "foreground", no_argument, NULL, 'F' },
 		{ "daemon", no_argument, NULL, 'D' },
@@ -161,6 +176,8 @@ static void parse_opts(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
+	const char *vmsg_args[CONFIG_MAX_VMSG];
+	unsigned nr_vmsg_args = 0;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "s:c:nfFDvhV", lopts, NULL)) != -1) {
@@ -211,6 +228,12 @@ static void parse_opts(int argc, char **argv)
 			opts.set_shadow = true;
 			break;
 		}
+		case OPT_VMSG:
+			if (nr_vmsg_args == CONFIG_MAX_VMSG)
+				fatalx("--vmsg: at most %u endpoints",
+				    CONFIG_MAX_VMSG);
+			vmsg_args[nr_vmsg_args++] = optarg;
+			break;
 		case 'f':
 			opts.force_foreign = true;
 			break;
@@ -272,6 +295,16 @@ static void parse_opts(int argc, char **argv)
 		if (opts.verbose == 0 && conf.log_level == CONFIG_LOG_DEBUG)
 			opts.verbose = 2;
 	}
+	/* Command-line endpoints come after the file's. */
+	for (unsigned i = 0; i < nr_vmsg_args; i++) {
+		char err[256];
+
+		if (config_vmsg_add_arg(&conf, vmsg_args[i], err,
+		    sizeof(err)) < 0) {
+			fprintf(stderr, "xen-vhostd: %s\n", err);
+			exit(2);
+		}
+	}
 	if (opts.check_only) {
 		if (opts.set_socket)
 			snprintf(conf.socket_dir, sizeof(conf.socket_dir), "%s",
@@ -328,9 +361,93 @@ static void served_free(struct served *s)
 		}
 	}
 	evloop_watch_del(s->life_w);
+	/* Off the bus before the devices go: no frame reaches a freed one. */
+	for (unsigned i = 0; i < s->nr_eps; i++)
+		vmsgep_unbind_all(s->eps[i]);
 	guest_destroy(s->g);
 	served_put_slots(s);
 	free(s);
+}
+
+/*
+ * vmsg_attach - the devices of every virtio-msg endpoint configured for
+ * the guest of @s, now that it exists: each is an ordinary relay device of
+ * the guest (same hv_dom, so the same guest RAM and grant mapping, socket
+ * numbers and settings as its MMIO devices) without an MMIO window, bound
+ * to its endpoint port as interrupt sink. A device whose back-end is
+ * missing is logged and left off the bus.
+ */
+static void vmsg_attach(struct served *s)
+{
+	uint32_t domid = guest_domid(s->g);
+
+	for (unsigned e = 0; e < conf.nr_vmsg; e++) {
+		const struct config_vmsg *cv = &conf.vmsg[e];
+		struct vmsgep *ep = vmsg_eps[e];
+
+		if (ep == NULL || cv->domid != domid || vmsgep_nr_bound(ep) > 0)
+			continue;
+		for (unsigned i = 0; i < cv->nr_devs; i++) {
+			const struct devtab_entry *dt = devtab_at(cv->dev_type[i]);
+			struct vmsgep_port *port = vmsgep_port(ep,
+			    (uint16_t)(i + 1));
+			struct xvd_device_cfg c;
+			struct xvd_device *dev;
+
+			if (port == NULL || s->nr_slots >= GUEST_MAX_DEVS)
+				break;
+			memset(&c, 0, sizeof(c));
+			c.dt = dt;
+			if (slot_take(dt, &c.slot) < 0) {
+				log_warnx("dom%u: no free %s socket number",
+				    domid, dt->name);
+				continue;
+			}
+			s->slots[s->nr_slots].dt = dt;
+			s->slots[s->nr_slots].slot = c.slot;
+			s->nr_slots++;
+			c.connect_timeout_ms = opts.connect_timeout_ms;
+			c.reply_timeout_ms = opts.reply_timeout_ms;
+			c.shadow_bytes = opts.shadow_bytes;
+			c.vmsg_max_msg = vmsgep_max_msg(ep);
+			c.vmsg_dev_num = (uint16_t)(i + 1);
+			c.notify_used = vmsgep_notify_used;
+			c.notify_config = vmsgep_notify_config;
+			c.notify_arg = port;
+			if (device_settings(domid, dt, c.slot, &c) < 0 ||
+			    guest_add_vmsg_device(s->g, &c, &dev) < 0)
+				continue;
+			vmsgep_bind(port, &vmsgep_device_ops, dev);
+		}
+		if (vmsgep_nr_bound(ep) > 0)
+			s->eps[s->nr_eps++] = ep;
+	}
+}
+
+/* Open every configured endpoint (staged start: failure is fatal). */
+static void vmsg_open_all(void)
+{
+	for (unsigned e = 0; e < conf.nr_vmsg; e++) {
+		const struct config_vmsg *cv = &conf.vmsg[e];
+		struct vmsgep_cfg ec;
+
+		memset(&ec, 0, sizeof(ec));
+		snprintf(ec.name, sizeof(ec.name), "%s", cv->name);
+		ec.bus = cv->bus == CONFIG_VMSG_CHARDEV ? VMSGEP_CHARDEV :
+		    VMSGEP_SOCKET;
+		snprintf(ec.path, sizeof(ec.path), "%s", cv->path);
+		ec.domid = cv->domid;
+		if (vmsgep_open(&ec, &vmsg_eps[e]) < 0)
+			fatalx("vmsg %s: cannot open %s", cv->name, cv->path);
+	}
+}
+
+static void vmsg_close_all(void)
+{
+	for (unsigned e = 0; e < conf.nr_vmsg; e++) {
+		vmsgep_close(vmsg_eps[e]);
+		vmsg_eps[e] = NULL;
+	}
 }
 
 static void sim_life_cb(int fd, void *arg)
@@ -409,6 +526,8 @@ static void sim_accept_cb(int lfd, void *arg)
 		/* A device whose back-end is missing is logged and left out. */
 		(void)guest_add_device(s->g, &cfgs[i], &dev);
 	}
+	/* A guest may have only virtio-msg devices (hello.nr_devs 0). */
+	vmsg_attach(s);
 	if (guest_nr_devices(s->g) == 0) {
 		log_warnx("dom%u: no device could be set up", hello.domid);
 		hv->ops->connected(hv, -ENODEV);
@@ -416,6 +535,8 @@ static void sim_accept_cb(int lfd, void *arg)
 		goto fail;
 	}
 	if (hv->ops->connected(hv, 0) < 0) {
+		for (unsigned i = 0; i < s->nr_eps; i++)
+			vmsgep_unbind_all(s->eps[i]);
 		guest_destroy(s->g);
 		goto fail;
 	}
@@ -483,6 +604,10 @@ int main(int argc, char **argv)
 			.device_settings = device_settings,
 		};
 
+		if (conf.nr_vmsg > 0)
+			log_warnx("virtio-msg endpoints are served with --sim"
+			    " only for now: %u endpoint(s) ignored",
+			    conf.nr_vmsg);
 		if (hv_xen_open(&xen) < 0)
 			fatalx("cannot open the Xen interfaces");
 		if (xd_start(xen, &xo) < 0)
@@ -499,6 +624,7 @@ int main(int argc, char **argv)
 		hv_xen_close(xen);
 		goto out;
 	}
+	vmsg_open_all();
 	lfd = sim_listen(opts.sim_path);
 	if (lfd < 0) {
 		errno = -lfd;
@@ -518,6 +644,7 @@ int main(int argc, char **argv)
 
 	while (served_list != NULL)
 		served_free(served_list);
+	vmsg_close_all();
 	evloop_watch_del(accept_w);
 	close(lfd);
 	unlink(opts.sim_path);

@@ -44,6 +44,8 @@ static const char *const regress_names[] = {
 	"err-socket-dangling", "err-socket-no-t", "err-socket-no-t-guest",
 	"err-socket-space", "err-socket-dot", "err-socket-too-long",
 	"err-socket-pattern-long", "err-socket-dir-fit", "err-socket-fit",
+	"vmsg", "err-vmsg-nopath", "err-vmsg-type", "err-vmsg-key",
+	"err-vmsg-dup-path", "err-vmsg-bus", "err-vmsg-outside", "err-vmsg-name",
 };
 
 static char *read_all(const char *path)
@@ -273,9 +275,11 @@ static void test_keys_documented(void **state)
 static void test_keys_printed(void **state)
 {
 	static struct xvd_config c;
-	char *out;
+	char err[256], *out;
 
-	config_defaults(&c);
+	/* A [vmsg] section: its keys are printed only when there is one. */
+	assert_int_equal(config_parse_string("[vmsg a]\npath = /x\n"
+	    "domain = 1\ndevices = blk\n", "t", &c, err, sizeof(err)), 0);
 	out = print_str(&c);
 	for (size_t k = 0; config_keys[k] != NULL; k++) {
 		char line[64];
