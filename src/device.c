@@ -128,8 +128,10 @@ void device_info(const struct xvd_device *dev, struct xvd_device_info *out)
 	out->socket = dev->cfg.socket;
 	out->base = dev->cfg.base;
 	out->irq = dev->cfg.irq;
+	/* Server mode waits for the back-end on its socket: "listening". */
 	out->backend = dev->vhu != NULL ? "connected" :
-	    dev->recovering ? "reconnecting" : "absent";
+	    dev->recovering ? (dev->cfg.server ? "listening" : "reconnecting") :
+	    dev->listen_fd >= 0 ? "listening" : "absent";
 	out->memory = !dev->running ? "-" : dev->shadow ? "shadow" :
 	    dev->xen_mmap ? "xen-mmap" : "zero-copy";
 	out->status = dev->mmio.status;

@@ -124,7 +124,8 @@ struct xvd_device_info {
 	const char *socket;
 	uint64_t base;
 	uint32_t irq;
-	const char *backend;	/* "connected", "reconnecting", "absent" */
+	/* "connected", "reconnecting", "listening" (server mode), "absent" */
+	const char *backend;
 	const char *memory;	/* "zero-copy", "xen-mmap", "shadow", "-" */
 	uint32_t status;	/* virtio status register */
 	uint64_t features;	/* negotiated with the driver */
