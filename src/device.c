@@ -90,6 +90,7 @@ struct xvd_device {
 	int inflight_fd;
 	struct vhu_inflight inflight;
 	bool recovering;
+	bool connecting;	/* connect_async: first back-end not there yet */
 	struct evloop_watch *reconnect_w;
 	uint64_t reconnect_deadline_ms;
 	unsigned reconnect_delay_ms;
@@ -130,6 +131,7 @@ void device_info(const struct xvd_device *dev, struct xvd_device_info *out)
 	out->irq = dev->cfg.irq;
 	/* Server mode waits for the back-end on its socket: "listening". */
 	out->backend = dev->vhu != NULL ? "connected" :
+	    dev->connecting ? (dev->cfg.server ? "listening" : "connecting") :
 	    dev->recovering ? (dev->cfg.server ? "listening" : "reconnecting") :
 	    dev->listen_fd >= 0 ? "listening" : "absent";
 	out->memory = !dev->running ? "-" : dev->shadow ? "shadow" :
@@ -751,6 +753,12 @@ void device_mmio(struct xvd_device *dev, uint64_t off, unsigned size,
 {
 	struct vmmio_actions acts = { .nr = 0 };
 
+	if (!device_backend_ready(dev)) {
+		/* No register file before the back-end: no device here yet. */
+		if (!is_write)
+			*data = 0;
+		return;
+	}
 	if (!is_write) {
 		dev->st.mmio_reads++;
 		*data = vmmio_read(&dev->mmio, off, size);
@@ -1069,9 +1077,12 @@ static int backend_connect(struct xvd_device *dev, int timeout_ms)
 
 	rc = backend_open(dev, timeout_ms);
 	if (rc < 0) {
-		/* Server mode: none waiting is no news while recovering. */
-		if (!dev->cfg.server || rc != -ETIMEDOUT || timeout_ms != 0 ||
-		    !dev->recovering)
+		/*
+		 * Server mode: none waiting is no news while recovering; the
+		 * retries of a first connect (connect_async) are not either.
+		 */
+		if (!dev->connecting && (!dev->cfg.server || rc != -ETIMEDOUT ||
+		    timeout_ms != 0 || !dev->recovering))
 			log_warnx("%s: %s back-end %s: %s", dev->name,
 			    dev->cfg.server ? "no connection from the" :
 			    "cannot connect to", dev->cfg.socket,
@@ -1226,6 +1237,85 @@ static int device_restore(struct xvd_device *dev, const struct xs_restore *r)
 	return 0;
 }
 
+/* What a device needs once its back-end said how many queues it has. */
+static int device_finish(struct xvd_device *dev)
+{
+	const struct xvd_device_cfg *cfg = &dev->cfg;
+	int rc;
+
+	if (device_is_vmsg(dev)) {
+		rc = vmsg_dev_init(&dev->vmsg, &dev->mmio, cfg->vmsg_dev_num,
+		    NULL, cfg->vmsg_max_msg);
+		if (rc < 0) {
+			log_warnx("%s: virtio-msg bus max message %u too small",
+			    dev->name, cfg->vmsg_max_msg);
+			return rc;
+		}
+	}
+	for (uint32_t i = 0; i < dev->mmio.nr_queues; i++) {
+		struct dev_queue *q = &dev->q[i];
+
+		q->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		q->call_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (q->kick_fd < 0 || q->call_fd < 0)
+			return -errno;
+		q->call_w = evloop_watch_add(q->call_fd, call_cb, q);
+		if (q->call_w == NULL)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/*
+ * connect_async: retry the first connect from the event loop (100 ms, then
+ * doubling to 1 s) until the connect timeout, so that one missing back-end
+ * does not hold up every other guest.
+ */
+static void first_connect_cb(int fd, void *arg)
+{
+	struct xvd_device *dev = arg;
+	int rc;
+
+	evloop_watch_del(dev->reconnect_w);
+	dev->reconnect_w = NULL;
+	if (backend_connect(dev, 0) == 0) {
+		dev->connecting = false;
+		rc = device_finish(dev);
+		if (rc < 0) {
+			log_warnx("%s: cannot set the device up: %s", dev->name,
+			    strerror(-rc));
+			backend_close(dev);
+			return;
+		}
+		log_info("%s: back-end %s is there now", dev->name,
+		    dev->cfg.socket);
+		if (dev->cfg.on_backend_ready != NULL)
+			dev->cfg.on_backend_ready(dev->cfg.cb_arg);
+		return;
+	}
+	if (now_ms() >= dev->reconnect_deadline_ms) {
+		dev->connecting = false;
+		log_warnx("%s: no back-end on %s within %d ms: device not served",
+		    dev->name, dev->cfg.socket, dev->cfg.connect_timeout_ms);
+		return;
+	}
+	dev->reconnect_w = evloop_timer_add(dev->reconnect_delay_ms,
+	    first_connect_cb, dev);
+	if (dev->reconnect_w == NULL) {
+		dev->connecting = false;
+		log_warnx("%s: cannot schedule a back-end connect", dev->name);
+		return;
+	}
+	dev->reconnect_delay_ms *= 2;
+	if (dev->reconnect_delay_ms > DEV_RECONNECT_MAX_MS)
+		dev->reconnect_delay_ms = DEV_RECONNECT_MAX_MS;
+}
+
+bool device_backend_ready(const struct xvd_device *dev)
+{
+	return dev->mmio.device_id != 0;
+}
+
 int device_create(struct hv_dom *hv, const struct xvd_device_cfg *cfg,
     struct xvd_device **out)
 {
@@ -1247,33 +1337,33 @@ int device_create(struct hv_dom *hv, const struct xvd_device_cfg *cfg,
 	dev->listen_fd = -1;
 	if (cfg->server && (rc = server_listen(dev)) < 0)
 		goto fail;
-	rc = backend_connect(dev, cfg->connect_timeout_ms);
+	if (cfg->connect_async && cfg->restore == NULL) {
+		rc = backend_connect(dev, 0);
+		if (rc < 0) {
+			/* Not there yet: the loop keeps trying. */
+			dev->connecting = true;
+			dev->reconnect_delay_ms = DEV_RECONNECT_FIRST_MS;
+			dev->reconnect_deadline_ms = now_ms() +
+			    (uint64_t)cfg->connect_timeout_ms;
+			dev->reconnect_w = evloop_timer_add(
+			    DEV_RECONNECT_FIRST_MS, first_connect_cb, dev);
+			if (dev->reconnect_w == NULL) {
+				rc = -ENOMEM;
+				goto fail;
+			}
+			log_info("%s: waiting up to %d ms for back-end %s",
+			    dev->name, cfg->connect_timeout_ms, cfg->socket);
+			*out = dev;
+			return 0;
+		}
+	} else {
+		rc = backend_connect(dev, cfg->connect_timeout_ms);
+		if (rc < 0)
+			goto fail;
+	}
+	rc = device_finish(dev);
 	if (rc < 0)
 		goto fail;
-	if (device_is_vmsg(dev)) {
-		rc = vmsg_dev_init(&dev->vmsg, &dev->mmio, cfg->vmsg_dev_num,
-		    NULL, cfg->vmsg_max_msg);
-		if (rc < 0) {
-			log_warnx("%s: virtio-msg bus max message %u too small",
-			    dev->name, cfg->vmsg_max_msg);
-			goto fail;
-		}
-	}
-	for (uint32_t i = 0; i < dev->mmio.nr_queues; i++) {
-		struct dev_queue *q = &dev->q[i];
-
-		q->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		q->call_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (q->kick_fd < 0 || q->call_fd < 0) {
-			rc = -errno;
-			goto fail;
-		}
-		q->call_w = evloop_watch_add(q->call_fd, call_cb, q);
-		if (q->call_w == NULL) {
-			rc = -ENOMEM;
-			goto fail;
-		}
-	}
 	if (cfg->restore != NULL) {
 		dev->cfg.restore = NULL;	/* the caller's, not kept */
 		rc = device_restore(dev, cfg->restore);

@@ -49,6 +49,15 @@ struct xvd_device_cfg {
 	bool grants;
 	/* Called each time the guest driver sets DRIVER_OK and it worked. */
 	void (*on_driver_ok)(void *arg);
+	/*
+	 * connect_async: a back-end not there at once is retried from the
+	 * event loop until connect_timeout_ms; device_create() returns at once
+	 * and on_backend_ready(cb_arg) is called when it connected (not when
+	 * it was there at once: see device_backend_ready()). Without it the
+	 * first connect waits, blocking the caller. Not with @restore.
+	 */
+	bool connect_async;
+	void (*on_backend_ready)(void *arg);
 	/* Called each time the driver resets the device (Status 0). */
 	void (*on_reset)(void *arg);
 	void *cb_arg;
@@ -138,6 +147,9 @@ struct xvd_device_info {
 	struct xvd_device_stats st;
 };
 void device_info(const struct xvd_device *dev, struct xvd_device_info *out);
+
+/* The back-end connected and the register file exists. */
+bool device_backend_ready(const struct xvd_device *dev);
 
 /* The device's part of the restart record (slot, status, features, rings). */
 void device_save(const struct xvd_device *dev, struct xs_restore *out);

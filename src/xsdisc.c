@@ -172,6 +172,17 @@ static void xd_reset(void *arg)
 	xd_write_restore(arg);
 }
 
+/* The back-end came after the device was added: now libxl may go on. */
+static void xd_backend_ready(void *arg)
+{
+	struct xd_dev *d = arg;
+
+	if (d->dev == NULL)
+		return;		/* there at once: xd_dev_add writes InitWait */
+	xd_write_restore(d);
+	xd_write_state(d->path, XS_STATE_INITWAIT);
+}
+
 static void xd_dev_remove(struct xd_dev *d, bool write_closed)
 {
 	struct xd_guest *xg = d->xg;
@@ -352,6 +363,9 @@ static void xd_dev_add(unsigned kind, uint32_t domid, uint32_t devid,
 	cfg.grants = xdev.grant_usage && !xd.opts.force_foreign;
 	cfg.on_driver_ok = xd_driver_ok;
 	cfg.on_reset = xd_reset;
+	cfg.on_backend_ready = xd_backend_ready;
+	/* A missing back-end must not stall the other guests' ioreqs. */
+	cfg.connect_async = !restoring;
 	cfg.cb_arg = d;
 	cfg.restore = restoring ? &rec : NULL;
 	snprintf(cfg.socket, sizeof(cfg.socket), "%s/%s.sock%u",
@@ -386,8 +400,13 @@ static void xd_dev_add(unsigned kind, uint32_t domid, uint32_t devid,
 		    d->slot, path);
 		return;
 	}
-	/* libxl waits for exactly InitWait before it starts the guest. */
-	xd_write_state(path, XS_STATE_INITWAIT);
+	/*
+	 * libxl waits for exactly InitWait before it starts the guest; with
+	 * the back-end not there yet, xd_backend_ready() writes it later (or
+	 * never: libxl then gives up and removes the device).
+	 */
+	if (device_backend_ready(d->dev))
+		xd_write_state(path, XS_STATE_INITWAIT);
 }
 
 /* A known device: removal is libxl writing Closing (or online=0). */

@@ -247,6 +247,7 @@ struct xvd_device {
 	bool has_rec;
 	struct xs_restore now;	/* what device_save reports */
 	bool live;
+	bool ready;		/* device_backend_ready */
 };
 
 #define DEVS 16
@@ -255,6 +256,7 @@ static unsigned nr_devs_made, nr_guests_made, nr_guests_destroyed,
     nr_removed, nr_sweeps, next_ioserv;
 static int last_adopt;
 static bool last_destroy_dead, last_destroy_detach, fail_add, fail_adopt;
+static bool backend_late;	/* new devices wait for their back-end */
 
 int __wrap_hv_xen_dom_open(struct hv_xen *x, uint32_t domid,
     struct hv_dom **out);
@@ -266,6 +268,12 @@ void __wrap_guest_remove_device(struct xvd_guest *g, struct xvd_device *dev);
 struct hv_dom *__wrap_guest_hv(const struct xvd_guest *g);
 void __wrap_guest_sweep(struct xvd_guest *g);
 void __wrap_device_save(const struct xvd_device *dev, struct xs_restore *out);
+bool __wrap_device_backend_ready(const struct xvd_device *dev);
+
+bool __wrap_device_backend_ready(const struct xvd_device *dev)
+{
+	return dev->ready;
+}
 
 int __wrap_hv_xen_dom_open(struct hv_xen *x, uint32_t domid,
     struct hv_dom **out)
@@ -319,6 +327,7 @@ int __wrap_guest_add_device(struct xvd_guest *g,
 	d->g = g;
 	d->cfg = *cfg;
 	d->live = true;
+	d->ready = !(backend_late && cfg->connect_async);
 	d->now.slot = cfg->slot;
 	if (cfg->restore != NULL) {
 		d->rec = *cfg->restore;
@@ -428,7 +437,7 @@ static int setup(void **state)
 	nr_devs_made = nr_guests_made = nr_guests_destroyed = nr_removed = 0;
 	nr_sweeps = next_ioserv = 0;
 	last_adopt = -2;
-	fail_add = fail_adopt = false;
+	fail_add = fail_adopt = backend_late = false;
 	opts.force_foreign = false;
 	assert_int_equal(xd_start((struct hv_xen *)&fake_xs, &opts), 0);
 	return 0;
@@ -598,6 +607,27 @@ static void test_no_state_yet(void **state)
 	assert_string_equal(key(D417, "state"), "2");
 }
 
+/*
+ * A back-end that is not there yet: the device waits for it from the event
+ * loop (connect_async), InitWait only once it connected.
+ */
+static void test_backend_late(void **state)
+{
+	backend_late = true;
+	disk417(1, 51712, "33554432", "33");
+	fire();
+	assert_int_equal(nr_devs_made, 1);
+	assert_true(devs[0].cfg.connect_async);
+	assert_non_null(devs[0].cfg.on_backend_ready);
+	assert_string_equal(key(D417, "state"), "1");
+	fire();
+	assert_string_equal(key(D417, "state"), "1");
+	devs[0].ready = true;
+	devs[0].cfg.on_backend_ready(devs[0].cfg.cb_arg);
+	assert_string_equal(key(D417, "state"), "2");
+	assert_non_null(key(D417, XS_RESTORE_KEY));
+}
+
 /* Socket numbers: lowest free, given back when a device goes. */
 static void test_slots(void **state)
 {
@@ -675,6 +705,7 @@ static void test_restore(void **state)
 
 		if (d->cfg.base == 0x2000000) {
 			assert_true(d->has_rec);
+			assert_false(d->cfg.connect_async);
 			assert_int_equal(d->cfg.slot, 3);
 			assert_string_equal(d->cfg.socket, "/run/sock/blk.sock3");
 			assert_int_equal(d->rec.status, 0xf);
@@ -777,6 +808,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_force_foreign, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_state_yet, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_backend_late, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_slots, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vanished, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_domain_gone, setup, teardown),
