@@ -381,7 +381,8 @@ static int vmsg_attach(uint32_t domid, struct xvd_guest *g)
 			struct xvd_device_cfg c;
 			struct xvd_device *dev;
 
-			if (port == NULL || vmsg_eps[e].nr_slots >= VMSGEP_MAX_DEVS)
+			if (port == NULL ||
+			    vmsg_eps[e].nr_slots >= VMSGEP_MAX_DEVS)
 				break;
 			memset(&c, 0, sizeof(c));
 			c.dt = dt;

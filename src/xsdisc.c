@@ -508,7 +508,8 @@ static void xd_vmsg_scan(void)
 		xd.vmsg_tried[i] = true;
 		xg = xd_guest_get(domid, -1, false);
 		if (xg == NULL) {
-			log_warnx("dom%u: virtio-msg devices not served", domid);
+			log_warnx("dom%u: virtio-msg devices not served",
+			    domid);
 			continue;
 		}
 		n = xd.opts.vmsg_attach(domid, xg->g);
@@ -639,7 +640,7 @@ static void xd_guest_detach(struct xd_guest *xg)
 
 	xd.guests = xg->next;
 	hv->detach = true;
-	/* virtio-msg devices have no restart record: the next one re-adds them. */
+	/* No restart record for virtio-msg devices: the next one adds them. */
 	if (xg->vmsg)
 		xd.opts.vmsg_detach(xg->domid, xg->g);
 	while (xg->devs != NULL) {
