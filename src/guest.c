@@ -26,6 +26,13 @@ struct xvd_guest {
 	struct xvd_device *dev[GUEST_MAX_DEVS];
 	unsigned nr_evt;
 	struct guest_evt evt[GUEST_MAX_EVENT_FDS];
+	/*
+	 * The IOREQ server: up (guest_create, guest_start_ioreq), or not yet
+	 * (guest_create_mem). ioreq_rc: the first setup's error, kept: a
+	 * half-made server is only undone by hv destroy, so never retried.
+	 */
+	bool ioreq;
+	int ioreq_rc;
 	uint64_t nr_ioreqs, nr_invalidates, nr_unclaimed;
 	struct log_rl rl;
 };
@@ -48,6 +55,11 @@ unsigned guest_nr_devices(const struct xvd_guest *g)
 struct xvd_device *guest_device(const struct xvd_guest *g, unsigned i)
 {
 	return i < g->nr_devs ? g->dev[i] : NULL;
+}
+
+bool guest_has_ioreq(const struct xvd_guest *g)
+{
+	return g->ioreq;
 }
 
 uint64_t guest_nr_ioreqs(const struct xvd_guest *g)
@@ -166,9 +178,9 @@ static int guest_setup_ioreq(struct xvd_guest *g)
 	rc = hv->ops->enable(hv);
 	if (rc < 0)
 		return rc;
-	g->nr_evt = hv->ops->nr_event_fds(hv);
-	if (g->nr_evt > GUEST_MAX_EVENT_FDS)
+	if (hv->ops->nr_event_fds(hv) > GUEST_MAX_EVENT_FDS)
 		return -E2BIG;
+	g->nr_evt = hv->ops->nr_event_fds(hv);
 	for (unsigned i = 0; i < g->nr_evt; i++) {
 		struct guest_evt *e = &g->evt[i];
 
@@ -182,7 +194,7 @@ static int guest_setup_ioreq(struct xvd_guest *g)
 	return 0;
 }
 
-int guest_create(struct hv_dom *hv, struct xvd_guest **out)
+int guest_create_mem(struct hv_dom *hv, struct xvd_guest **out)
 {
 	struct xvd_guest *g;
 	int rc;
@@ -197,21 +209,54 @@ int guest_create(struct hv_dom *hv, struct xvd_guest **out)
 	if (rc < 0) {
 		log_warnx("dom%u: cannot map guest RAM: %s", hv->domid,
 		    strerror(-rc));
-		goto fail;
+		guest_destroy(g);
+		return rc;
 	}
+	*out = g;
+	return 0;
+}
+
+int guest_start_ioreq(struct xvd_guest *g)
+{
+	struct hv_dom *hv = g->hv;
+	int rc;
+
+	if (g->ioreq)
+		return 0;
+	if (g->ioreq_rc < 0)
+		return g->ioreq_rc;
 	rc = guest_setup_ioreq(g);
 	if (rc < 0) {
 		log_warnx("dom%u: IOREQ server setup failed: %s", hv->domid,
 		    strerror(-rc));
-		goto fail;
+		/* No event reaches a half-made server; hv destroy undoes it. */
+		for (unsigned i = 0; i < g->nr_evt; i++)
+			evloop_watch_del(g->evt[i].w);
+		g->nr_evt = 0;
+		g->ioreq_rc = rc;
+		return rc;
 	}
+	g->ioreq = true;
 	log_info("dom%u: IOREQ server up, %u vCPU(s), via %s", hv->domid,
 	    hv->nr_vcpus, hv->ops->name);
+	return 0;
+}
+
+int guest_create(struct hv_dom *hv, struct xvd_guest **out)
+{
+	struct xvd_guest *g;
+	int rc;
+
+	rc = guest_create_mem(hv, &g);
+	if (rc < 0)
+		return rc;
+	rc = guest_start_ioreq(g);
+	if (rc < 0) {
+		guest_destroy(g);
+		return rc;
+	}
 	*out = g;
 	return 0;
-fail:
-	guest_destroy(g);
-	return rc;
 }
 
 int guest_add_device(struct xvd_guest *g, const struct xvd_device_cfg *cfg,
@@ -223,7 +268,8 @@ int guest_add_device(struct xvd_guest *g, const struct xvd_device_cfg *cfg,
 
 	if (g->nr_devs >= GUEST_MAX_DEVS)
 		return -ENOSPC;
-	if (cfg->vmsg_max_msg != 0)
+	/* MMIO needs the IOREQ server (guest_start_ioreq first). */
+	if (cfg->vmsg_max_msg != 0 || !g->ioreq)
 		return -EINVAL;
 	for (unsigned i = 0; i < g->nr_devs; i++) {
 		if (!device_is_vmsg(g->dev[i]) &&

@@ -6,6 +6,7 @@
 #ifndef XVD_GUEST_H
 #define XVD_GUEST_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "device.h"
@@ -22,6 +23,20 @@ struct xvd_guest;
  * event channels. Devices come with guest_add_device().
  */
 int guest_create(struct hv_dom *hv, struct xvd_guest **out);
+/*
+ * guest_create_mem - the same without the IOREQ server: guest RAM mapped
+ * (grants through the hv ops) for devices that need no MMIO window, the
+ * virtio-msg ones. guest_start_ioreq() adds the server when the first
+ * MMIO device comes; guest_add_device() refuses (-EINVAL) until then.
+ */
+int guest_create_mem(struct hv_dom *hv, struct xvd_guest **out);
+/*
+ * guest_start_ioreq - set up the IOREQ server of a guest_create_mem()
+ * guest (hv->adopt_ioservid as for guest_create). 0 when already up. A
+ * failure is logged and final: later calls return the same error.
+ */
+int guest_start_ioreq(struct xvd_guest *g);
+bool guest_has_ioreq(const struct xvd_guest *g);
 /*
  * guest_sweep - serve every ioreq slot already READY. For a taken-over
  * IOREQ server (daemon restart), once all its devices are back: a vCPU may

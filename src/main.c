@@ -65,14 +65,23 @@ struct served {
 		const struct devtab_entry *dt;
 		unsigned slot;
 	} slots[GUEST_MAX_DEVS];
-	/* virtio-msg endpoints whose devices live in this guest. */
-	unsigned nr_eps;
-	struct vmsgep *eps[CONFIG_MAX_VMSG];
 	struct served *next;
 };
 
-/* The virtio-msg endpoints of the configuration, conf.vmsg order. */
-static struct vmsgep *vmsg_eps[CONFIG_MAX_VMSG];
+/*
+ * The virtio-msg endpoints of the configuration, conf.vmsg order, and the
+ * socket numbers their bound devices hold (vmsg_attach to vmsg_detach).
+ */
+static struct {
+	struct vmsgep *ep;
+	unsigned nr_slots;
+	struct {
+		const struct devtab_entry *dt;
+		unsigned slot;
+	} slots[VMSGEP_MAX_DEVS];
+} vmsg_eps[CONFIG_MAX_VMSG];
+/* Their domids, conf.vmsg order (xd_opts.vmsg_domids). */
+static uint32_t vmsg_domids[CONFIG_MAX_VMSG];
 
 static struct opts opts = {
 	.connect_timeout_ms = 10000,
@@ -345,6 +354,85 @@ static int device_settings(uint32_t domid, const struct devtab_entry *dt,
 	return 0;
 }
 
+/*
+ * vmsg_attach - the devices of every virtio-msg endpoint configured for
+ * @domid, now that its guest @g exists (--sim: the simulated domain
+ * connected; Xen: xsdisc saw the domain introduced): each is an ordinary
+ * relay device of the guest (same hv_dom, so the same guest RAM and grant
+ * mapping, socket numbers and settings as its MMIO devices) without an
+ * MMIO window, bound to its endpoint port as interrupt sink. A device
+ * whose back-end is missing is logged and left off the bus. Returns the
+ * number of devices bound (xd_opts.vmsg_attach).
+ */
+static int vmsg_attach(uint32_t domid, struct xvd_guest *g)
+{
+	int n = 0;
+
+	for (unsigned e = 0; e < conf.nr_vmsg; e++) {
+		const struct config_vmsg *cv = &conf.vmsg[e];
+		struct vmsgep *ep = vmsg_eps[e].ep;
+
+		if (ep == NULL || cv->domid != domid || vmsgep_nr_bound(ep) > 0)
+			continue;
+		for (unsigned i = 0; i < cv->nr_devs; i++) {
+			const struct devtab_entry *dt = devtab_at(cv->dev_type[i]);
+			struct vmsgep_port *port = vmsgep_port(ep,
+			    (uint16_t)(i + 1));
+			struct xvd_device_cfg c;
+			struct xvd_device *dev;
+
+			if (port == NULL ||
+			    vmsg_eps[e].nr_slots >= VMSGEP_MAX_DEVS)
+				break;
+			memset(&c, 0, sizeof(c));
+			c.dt = dt;
+			if (slot_take(dt, &c.slot) < 0) {
+				log_warnx("dom%u: no free %s socket number",
+				    domid, dt->name);
+				continue;
+			}
+			c.connect_timeout_ms = opts.connect_timeout_ms;
+			c.reply_timeout_ms = opts.reply_timeout_ms;
+			c.shadow_bytes = opts.shadow_bytes;
+			c.vmsg_max_msg = vmsgep_max_msg(ep);
+			c.vmsg_dev_num = (uint16_t)(i + 1);
+			c.notify_used = vmsgep_notify_used;
+			c.notify_config = vmsgep_notify_config;
+			c.notify_arg = port;
+			if (device_settings(domid, dt, c.slot, &c) < 0 ||
+			    guest_add_vmsg_device(g, &c, &dev) < 0) {
+				slot_put(dt, c.slot);
+				continue;
+			}
+			vmsg_eps[e].slots[vmsg_eps[e].nr_slots].dt = dt;
+			vmsg_eps[e].slots[vmsg_eps[e].nr_slots].slot = c.slot;
+			vmsg_eps[e].nr_slots++;
+			vmsgep_bind(port, &vmsgep_device_ops, dev);
+			n++;
+		}
+	}
+	return n;
+}
+
+/*
+ * vmsg_detach - take the devices of @domid's endpoints off their bus
+ * before @g destroys them (no frame reaches a freed device); the
+ * endpoints stay open for the next domain with that id.
+ */
+static void vmsg_detach(uint32_t domid, struct xvd_guest *g)
+{
+	(void)g;
+	for (unsigned e = 0; e < conf.nr_vmsg; e++) {
+		if (vmsg_eps[e].ep == NULL || conf.vmsg[e].domid != domid)
+			continue;
+		vmsgep_unbind_all(vmsg_eps[e].ep);
+		for (unsigned i = 0; i < vmsg_eps[e].nr_slots; i++)
+			slot_put(vmsg_eps[e].slots[i].dt,
+			    vmsg_eps[e].slots[i].slot);
+		vmsg_eps[e].nr_slots = 0;
+	}
+}
+
 static void served_put_slots(struct served *s)
 {
 	for (unsigned i = 0; i < s->nr_slots; i++)
@@ -361,67 +449,10 @@ static void served_free(struct served *s)
 		}
 	}
 	evloop_watch_del(s->life_w);
-	/* Off the bus before the devices go: no frame reaches a freed one. */
-	for (unsigned i = 0; i < s->nr_eps; i++)
-		vmsgep_unbind_all(s->eps[i]);
+	vmsg_detach(guest_domid(s->g), s->g);
 	guest_destroy(s->g);
 	served_put_slots(s);
 	free(s);
-}
-
-/*
- * vmsg_attach - the devices of every virtio-msg endpoint configured for
- * the guest of @s, now that it exists: each is an ordinary relay device of
- * the guest (same hv_dom, so the same guest RAM and grant mapping, socket
- * numbers and settings as its MMIO devices) without an MMIO window, bound
- * to its endpoint port as interrupt sink. A device whose back-end is
- * missing is logged and left off the bus.
- */
-static void vmsg_attach(struct served *s)
-{
-	uint32_t domid = guest_domid(s->g);
-
-	for (unsigned e = 0; e < conf.nr_vmsg; e++) {
-		const struct config_vmsg *cv = &conf.vmsg[e];
-		struct vmsgep *ep = vmsg_eps[e];
-
-		if (ep == NULL || cv->domid != domid || vmsgep_nr_bound(ep) > 0)
-			continue;
-		for (unsigned i = 0; i < cv->nr_devs; i++) {
-			const struct devtab_entry *dt = devtab_at(cv->dev_type[i]);
-			struct vmsgep_port *port = vmsgep_port(ep,
-			    (uint16_t)(i + 1));
-			struct xvd_device_cfg c;
-			struct xvd_device *dev;
-
-			if (port == NULL || s->nr_slots >= GUEST_MAX_DEVS)
-				break;
-			memset(&c, 0, sizeof(c));
-			c.dt = dt;
-			if (slot_take(dt, &c.slot) < 0) {
-				log_warnx("dom%u: no free %s socket number",
-				    domid, dt->name);
-				continue;
-			}
-			s->slots[s->nr_slots].dt = dt;
-			s->slots[s->nr_slots].slot = c.slot;
-			s->nr_slots++;
-			c.connect_timeout_ms = opts.connect_timeout_ms;
-			c.reply_timeout_ms = opts.reply_timeout_ms;
-			c.shadow_bytes = opts.shadow_bytes;
-			c.vmsg_max_msg = vmsgep_max_msg(ep);
-			c.vmsg_dev_num = (uint16_t)(i + 1);
-			c.notify_used = vmsgep_notify_used;
-			c.notify_config = vmsgep_notify_config;
-			c.notify_arg = port;
-			if (device_settings(domid, dt, c.slot, &c) < 0 ||
-			    guest_add_vmsg_device(s->g, &c, &dev) < 0)
-				continue;
-			vmsgep_bind(port, &vmsgep_device_ops, dev);
-		}
-		if (vmsgep_nr_bound(ep) > 0)
-			s->eps[s->nr_eps++] = ep;
-	}
 }
 
 /* Open every configured endpoint (staged start: failure is fatal). */
@@ -437,7 +468,8 @@ static void vmsg_open_all(void)
 		    VMSGEP_SOCKET;
 		snprintf(ec.path, sizeof(ec.path), "%s", cv->path);
 		ec.domid = cv->domid;
-		if (vmsgep_open(&ec, &vmsg_eps[e]) < 0)
+		vmsg_domids[e] = cv->domid;
+		if (vmsgep_open(&ec, &vmsg_eps[e].ep) < 0)
 			fatalx("vmsg %s: cannot open %s", cv->name, cv->path);
 	}
 }
@@ -445,8 +477,8 @@ static void vmsg_open_all(void)
 static void vmsg_close_all(void)
 {
 	for (unsigned e = 0; e < conf.nr_vmsg; e++) {
-		vmsgep_close(vmsg_eps[e]);
-		vmsg_eps[e] = NULL;
+		vmsgep_close(vmsg_eps[e].ep);
+		vmsg_eps[e].ep = NULL;
 	}
 }
 
@@ -527,7 +559,7 @@ static void sim_accept_cb(int lfd, void *arg)
 		(void)guest_add_device(s->g, &cfgs[i], &dev);
 	}
 	/* A guest may have only virtio-msg devices (hello.nr_devs 0). */
-	vmsg_attach(s);
+	(void)vmsg_attach(hello.domid, s->g);
 	if (guest_nr_devices(s->g) == 0) {
 		log_warnx("dom%u: no device could be set up", hello.domid);
 		hv->ops->connected(hv, -ENODEV);
@@ -535,8 +567,7 @@ static void sim_accept_cb(int lfd, void *arg)
 		goto fail;
 	}
 	if (hv->ops->connected(hv, 0) < 0) {
-		for (unsigned i = 0; i < s->nr_eps; i++)
-			vmsgep_unbind_all(s->eps[i]);
+		vmsg_detach(hello.domid, s->g);
 		guest_destroy(s->g);
 		goto fail;
 	}
@@ -602,12 +633,13 @@ int main(int argc, char **argv)
 			.shadow_bytes = opts.shadow_bytes,
 			.force_foreign = opts.force_foreign,
 			.device_settings = device_settings,
+			.vmsg_domids = vmsg_domids,
+			.nr_vmsg_domids = conf.nr_vmsg,
+			.vmsg_attach = vmsg_attach,
+			.vmsg_detach = vmsg_detach,
 		};
 
-		if (conf.nr_vmsg > 0)
-			log_warnx("virtio-msg endpoints are served with --sim"
-			    " only for now: %u endpoint(s) ignored",
-			    conf.nr_vmsg);
+		vmsg_open_all();
 		if (hv_xen_open(&xen) < 0)
 			fatalx("cannot open the Xen interfaces");
 		if (xd_start(xen, &xo) < 0)
@@ -621,6 +653,7 @@ int main(int argc, char **argv)
 		sdnotify_stopping();
 		ctl_stop();
 		xd_stop(!opts.release_on_exit);
+		vmsg_close_all();
 		hv_xen_close(xen);
 		goto out;
 	}

@@ -12,6 +12,15 @@
  * IOREQ server (its ranges and vCPU event channels survive us in Xen), the
  * guest's rings resumed. On exit xen-vhostd leaves everything in place for
  * that (--on-exit detach), or releases it (--on-exit release).
+ *
+ * virtio-msg endpoints (xd_opts.vmsg_*): their devices need the domain's
+ * RAM but no IOREQ server. One struct xvd_guest per domain holds both
+ * kinds: created without the server for an endpoint's domain, the server
+ * is added (guest_start_ioreq) when the first MMIO device comes, and stays
+ * until the guest goes. One guest rather than two per domain: one RAM
+ * mapping, one entry in the control socket's list, and no two owners of
+ * the domain's hv_dom. A guest lives while it has xenstore devices or
+ * attached endpoints, and goes with its domain (@releaseDomain).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -65,6 +74,7 @@ struct xd_guest {
 	struct xvd_guest *g;
 	struct xd_dev *devs;
 	bool sweep;		/* taken-over server: serve stale slots */
+	bool vmsg;		/* vmsg_attach added devices: detach first */
 	struct xd_guest *next;
 };
 
@@ -77,6 +87,8 @@ static struct {
 	struct xd_guest *guests;
 	char bad[XD_BAD_MAX][XD_PATH_MAX];
 	unsigned nr_bad;
+	/* vmsg_attach called for this incarnation of opts.vmsg_domids[i]. */
+	bool vmsg_tried[XD_VMSG_MAX];
 } xd;
 
 static char *xd_read(const char *path, const char *key)
@@ -216,6 +228,9 @@ static void xd_guest_destroy(struct xd_guest *xg, bool domain_gone)
 	}
 	if (domain_gone)
 		guest_hv(xg->g)->dead = true;
+	/* Off the bus before the devices go: no frame reaches a freed one. */
+	if (xg->vmsg)
+		xd.opts.vmsg_detach(xg->domid, xg->g);
 	while (xg->devs != NULL)
 		xd_dev_remove(xg->devs, !domain_gone);
 	guest_destroy(xg->g);
@@ -223,18 +238,33 @@ static void xd_guest_destroy(struct xd_guest *xg, bool domain_gone)
 	free(xg);
 }
 
-/* @adopt: the IOREQ server a previous xen-vhostd left, or -1. */
-static struct xd_guest *xd_guest_get(uint32_t domid, int adopt)
+/*
+ * The guest of @domid, created if need be. @adopt: the IOREQ server a
+ * previous xen-vhostd left, or -1. @mmio: the guest must have its IOREQ
+ * server (added to a virtio-msg-only guest now); otherwise a new guest
+ * gets none.
+ */
+static struct xd_guest *xd_guest_get(uint32_t domid, int adopt, bool mmio)
 {
 	struct xd_guest *xg = xd_guest_find(domid);
 	struct hv_dom *hv;
+	int rc;
 
-	if (xg != NULL) {
+	if (xg != NULL && guest_has_ioreq(xg->g)) {
 		if (adopt >= 0 && (uint32_t)adopt != guest_hv(xg->g)->ioservid)
 			log_warnx("dom%u: restart records name IOREQ servers %u"
 			    " and %d: serving %u", domid,
 			    guest_hv(xg->g)->ioservid, adopt,
 			    guest_hv(xg->g)->ioservid);
+		return xg;
+	}
+	if (xg != NULL) {
+		if (!mmio)
+			return xg;
+		guest_hv(xg->g)->adopt_ioservid = adopt;
+		if (guest_start_ioreq(xg->g) < 0)
+			return NULL;
+		xg->sweep = guest_hv(xg->g)->adopted;
 		return xg;
 	}
 	xg = calloc(1, sizeof(*xg));
@@ -246,7 +276,8 @@ static struct xd_guest *xd_guest_get(uint32_t domid, int adopt)
 		return NULL;
 	}
 	hv->adopt_ioservid = adopt;
-	if (guest_create(hv, &xg->g) < 0) {
+	rc = mmio ? guest_create(hv, &xg->g) : guest_create_mem(hv, &xg->g);
+	if (rc < 0) {
 		free(xg);
 		return NULL;
 	}
@@ -378,14 +409,14 @@ static void xd_dev_add(unsigned kind, uint32_t domid, uint32_t devid,
 		return;
 	}
 
-	xg = xd_guest_get(domid, restoring ? (int)rec.ioservid : -1);
+	xg = xd_guest_get(domid, restoring ? (int)rec.ioservid : -1, true);
 	if (xg == NULL || guest_add_device(xg->g, &cfg, &d->dev) < 0) {
 		log_warnx("dom%u: %s device %u at %#llx not served", domid,
 		    d->dt->name, devid, (unsigned long long)xdev.base);
 		slot_put(d->dt, d->slot);
 		free(d);
 		/* Before the mark: destroying the guest forgets its marks. */
-		if (xg != NULL && xg->devs == NULL)
+		if (xg != NULL && xg->devs == NULL && !xg->vmsg)
 			xd_guest_destroy(xg, false);
 		xd_mark_bad(path);
 		return;
@@ -470,6 +501,49 @@ static void xd_scan_kind(unsigned kind, bool restoring)
 	free(doms);
 }
 
+/*
+ * After a scan: the virtio-msg devices of each configured domain that is
+ * introduced and not yet tried. Once per domain: a domain whose devices
+ * could not be set up waits for its next incarnation (a new domain with
+ * that id), as a failed MMIO device waits for its next node.
+ */
+static void xd_vmsg_scan(void)
+{
+	for (unsigned i = 0; i < xd.opts.nr_vmsg_domids; i++) {
+		uint32_t domid = xd.opts.vmsg_domids[i];
+		struct xd_guest *xg;
+		bool first = true;
+		int n;
+
+		if (!xs_is_domain_introduced(xd.xs, domid)) {
+			xd.vmsg_tried[i] = false;
+			continue;
+		}
+		/* A domid listed twice: its first entry stands for both. */
+		for (unsigned j = 0; j < i; j++)
+			first = first && xd.opts.vmsg_domids[j] != domid;
+		if (!first || xd.vmsg_tried[i])
+			continue;
+		xd.vmsg_tried[i] = true;
+		xg = xd_guest_get(domid, -1, false);
+		if (xg == NULL) {
+			log_warnx("dom%u: virtio-msg devices not served",
+			    domid);
+			continue;
+		}
+		n = xd.opts.vmsg_attach(domid, xg->g);
+		if (n > 0) {
+			xg->vmsg = true;
+			log_info("dom%u: %d virtio-msg device(s) attached",
+			    domid, n);
+		} else if (xg->devs == NULL) {
+			log_warnx("dom%u: no virtio-msg device could be set up",
+			    domid);
+			xd_guest_destroy(xg, false);
+		}
+	}
+}
+
 static void xd_scan(void)
 {
 	struct xd_guest *xg, *next;
@@ -496,9 +570,12 @@ static void xd_scan(void)
 			if (!d->seen)
 				xd_dev_remove(d, false);
 		}
-		if (xg->devs == NULL || !xs_is_domain_introduced(xd.xs, xg->domid))
-			xd_guest_destroy(xg, xg->devs != NULL);
+		if (!xs_is_domain_introduced(xd.xs, xg->domid))
+			xd_guest_destroy(xg, xg->devs != NULL || xg->vmsg);
+		else if (xg->devs == NULL && !xg->vmsg)
+			xd_guest_destroy(xg, false);
 	}
+	xd_vmsg_scan();
 }
 
 static void xd_watch_cb(int fd, void *arg)
@@ -520,9 +597,14 @@ int xd_start(struct hv_xen *x, const struct xd_opts *opts)
 	char *self;
 	unsigned len;
 
+	if (opts->nr_vmsg_domids > XD_VMSG_MAX ||
+	    (opts->nr_vmsg_domids > 0 && (opts->vmsg_domids == NULL ||
+	    opts->vmsg_attach == NULL || opts->vmsg_detach == NULL)))
+		return -EINVAL;
 	xd.x = x;
 	xd.opts = *opts;
 	xd.nr_bad = 0;
+	memset(xd.vmsg_tried, 0, sizeof(xd.vmsg_tried));
 	xd.xs = xs_open(0);
 	if (xd.xs == NULL) {
 		log_warn("cannot open xenstore");
@@ -542,6 +624,12 @@ int xd_start(struct hv_xen *x, const struct xd_opts *opts)
 	}
 	if (!xs_watch(xd.xs, "@releaseDomain", "release")) {
 		log_warn("xenstore: watch @releaseDomain");
+		goto fail;
+	}
+	/* A configured virtio-msg domain may come with no backend node. */
+	if (opts->nr_vmsg_domids > 0 &&
+	    !xs_watch(xd.xs, "@introduceDomain", "introduce")) {
+		log_warn("xenstore: watch @introduceDomain");
 		goto fail;
 	}
 	xd.w = evloop_watch_add(xs_fileno(xd.xs), xd_watch_cb, NULL);
@@ -571,6 +659,9 @@ static void xd_guest_detach(struct xd_guest *xg)
 
 	xd.guests = xg->next;
 	hv->detach = true;
+	/* No restart record for virtio-msg devices: the next one adds them. */
+	if (xg->vmsg)
+		xd.opts.vmsg_detach(xg->domid, xg->g);
 	while (xg->devs != NULL) {
 		struct xd_dev *d = xg->devs;
 
@@ -580,8 +671,9 @@ static void xd_guest_detach(struct xd_guest *xg)
 		free(d);
 		n++;
 	}
-	log_info("dom%u: %u device(s) left to the next xen-vhostd (IOREQ"
-	    " server %u)", xg->domid, n, hv->ioservid);
+	if (guest_has_ioreq(xg->g))
+		log_info("dom%u: %u device(s) left to the next xen-vhostd"
+		    " (IOREQ server %u)", xg->domid, n, hv->ioservid);
 	guest_destroy(xg->g);
 	free(xg);
 }

@@ -14,6 +14,10 @@
 
 struct hv_xen;
 struct devtab_entry;
+struct xvd_guest;
+
+/* Why 16: twice CONFIG_MAX_VMSG, the endpoints a configuration may have. */
+#define XD_VMSG_MAX 16u
 
 struct xd_opts {
 	const char *socket_dir;
@@ -25,11 +29,29 @@ struct xd_opts {
 	/* Socket name and memory mode of a new device (configuration). */
 	int (*device_settings)(uint32_t domid, const struct devtab_entry *dt,
 	    unsigned slot, struct xvd_device_cfg *cfg);
+	/*
+	 * virtio-msg: the domids that have endpoints configured (at most
+	 * XD_VMSG_MAX; the array must outlive xsdisc). After each scan, a
+	 * listed domain that xenstore has introduced gets its guest (the
+	 * one of its MMIO devices, else one without IOREQ server) and one
+	 * vmsg_attach(domid, g) call: the number of devices it added to
+	 * @g (0: none; the domain is then not retried until it goes).
+	 * vmsg_detach(domid, g): before the devices of @g are destroyed
+	 * (domain released, daemon exit); only after an attach that
+	 * returned > 0. Both required when nr_vmsg_domids > 0.
+	 */
+	const uint32_t *vmsg_domids;
+	unsigned nr_vmsg_domids;
+	int (*vmsg_attach)(uint32_t domid, struct xvd_guest *g);
+	void (*vmsg_detach)(uint32_t domid, struct xvd_guest *g);
 };
 
-/* Open xenstore and watch this domain's backend directories. */
+/*
+ * Open xenstore and watch this domain's backend directories, and
+ * @introduceDomain / @releaseDomain. -EINVAL: more than XD_VMSG_MAX
+ * virtio-msg domids, or a callback missing.
+ */
 int xd_start(struct hv_xen *x, const struct xd_opts *opts);
-struct xvd_guest;
 /* cb(guest, arg) for every served guest (control socket). */
 void xd_foreach(void (*cb)(struct xvd_guest *g, void *arg), void *arg);
 /*

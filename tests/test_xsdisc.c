@@ -3,7 +3,8 @@
  * xsdisc.c against a fake xenstore and fake guests (-Wl,--wrap): both
  * xenstore layouts, the xenbus state handshake libxl waits for, malformed
  * values, device removal, and the daemon-restart takeover (restart record,
- * IOREQ server adoption, detach on exit).
+ * IOREQ server adoption, detach on exit); virtio-msg domains (a guest
+ * without IOREQ server while introduced, shared with MMIO devices).
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -237,7 +238,9 @@ static void fire(void)
 
 struct xvd_guest {
 	struct hv_dom *hv;
-	unsigned nr_devs;
+	unsigned nr_devs;	/* MMIO, from xenstore */
+	unsigned nr_vmsg;	/* from the vmsg_attach fake */
+	bool ioreq;
 };
 
 struct xvd_device {
@@ -257,10 +260,14 @@ static unsigned nr_devs_made, nr_guests_made, nr_guests_destroyed,
 static int last_adopt;
 static bool last_destroy_dead, last_destroy_detach, fail_add, fail_adopt;
 static bool backend_late;	/* new devices wait for their back-end */
+static unsigned nr_mem_guests, nr_ioreq_starts;
 
 int __wrap_hv_xen_dom_open(struct hv_xen *x, uint32_t domid,
     struct hv_dom **out);
 int __wrap_guest_create(struct hv_dom *hv, struct xvd_guest **out);
+int __wrap_guest_create_mem(struct hv_dom *hv, struct xvd_guest **out);
+int __wrap_guest_start_ioreq(struct xvd_guest *g);
+bool __wrap_guest_has_ioreq(const struct xvd_guest *g);
 void __wrap_guest_destroy(struct xvd_guest *g);
 int __wrap_guest_add_device(struct xvd_guest *g,
     const struct xvd_device_cfg *cfg, struct xvd_device **out);
@@ -287,11 +294,22 @@ int __wrap_hv_xen_dom_open(struct hv_xen *x, uint32_t domid,
 	return 0;
 }
 
-int __wrap_guest_create(struct hv_dom *hv, struct xvd_guest **out)
+int __wrap_guest_create_mem(struct hv_dom *hv, struct xvd_guest **out)
 {
 	struct xvd_guest *g = calloc(1, sizeof(*g));
 
 	g->hv = hv;
+	nr_guests_made++;
+	nr_mem_guests++;
+	*out = g;
+	return 0;
+}
+
+int __wrap_guest_start_ioreq(struct xvd_guest *g)
+{
+	struct hv_dom *hv = g->hv;
+
+	assert_false(g->ioreq);
 	last_adopt = hv->adopt_ioservid;
 	if (hv->adopt_ioservid >= 0 && !fail_adopt) {
 		hv->adopted = true;
@@ -299,7 +317,23 @@ int __wrap_guest_create(struct hv_dom *hv, struct xvd_guest **out)
 	} else {
 		hv->ioservid = next_ioserv++;
 	}
-	nr_guests_made++;
+	g->ioreq = true;
+	nr_ioreq_starts++;
+	return 0;
+}
+
+bool __wrap_guest_has_ioreq(const struct xvd_guest *g)
+{
+	return g->ioreq;
+}
+
+int __wrap_guest_create(struct hv_dom *hv, struct xvd_guest **out)
+{
+	struct xvd_guest *g;
+
+	(void)__wrap_guest_create_mem(hv, &g);
+	nr_mem_guests--;
+	(void)__wrap_guest_start_ioreq(g);
 	*out = g;
 	return 0;
 }
@@ -307,6 +341,7 @@ int __wrap_guest_create(struct hv_dom *hv, struct xvd_guest **out)
 void __wrap_guest_destroy(struct xvd_guest *g)
 {
 	assert_int_equal(g->nr_devs, 0);
+	assert_int_equal(g->nr_vmsg, 0);	/* vmsg_detach came first */
 	last_destroy_dead = g->hv->dead;
 	last_destroy_detach = g->hv->detach;
 	nr_guests_destroyed++;
@@ -321,6 +356,8 @@ int __wrap_guest_add_device(struct xvd_guest *g,
 
 	if (fail_add)
 		return -ECONNREFUSED;
+	if (!g->ioreq)
+		return -EINVAL;
 	assert_true(nr_devs_made < DEVS);
 	d = &devs[nr_devs_made++];
 	memset(d, 0, sizeof(*d));
@@ -363,14 +400,45 @@ void __wrap_device_save(const struct xvd_device *dev, struct xs_restore *out)
 	*out = dev->now;
 }
 
+/* ---- fake virtio-msg wiring (main.c's vmsg_attach / vmsg_detach) ---- */
+
+static unsigned nr_attach, nr_detach;
+static int attach_ret;
+static struct xvd_guest *last_attach_g;
+static uint32_t last_attach_domid;
+
+static int fake_vmsg_attach(uint32_t domid, struct xvd_guest *g)
+{
+	assert_int_equal(g->hv->domid, domid);
+	nr_attach++;
+	last_attach_g = g;
+	last_attach_domid = domid;
+	g->nr_vmsg = attach_ret > 0 ? (unsigned)attach_ret : 0;
+	return attach_ret;
+}
+
+static void fake_vmsg_detach(uint32_t domid, struct xvd_guest *g)
+{
+	assert_int_equal(g->hv->domid, domid);
+	assert_true(g->nr_vmsg > 0);
+	g->nr_vmsg = 0;
+	nr_detach++;
+}
+
 /* ---- helpers ---- */
 
 #define BE "/local/domain/0/backend"
+
+/* dom1 listed twice (two endpoints of one guest), dom5 once. */
+static const uint32_t vmsg_domids[] = { 5, 1, 1 };
 
 static struct xd_opts opts = {
 	.socket_dir = "/run/sock",
 	.connect_timeout_ms = 1000,
 	.reply_timeout_ms = 1000,
+	.vmsg_domids = vmsg_domids,
+	.vmsg_attach = fake_vmsg_attach,
+	.vmsg_detach = fake_vmsg_detach,
 };
 
 static void disk417(uint32_t domid, uint32_t devid, const char *base,
@@ -438,7 +506,22 @@ static int setup(void **state)
 	nr_sweeps = next_ioserv = 0;
 	last_adopt = -2;
 	fail_add = fail_adopt = backend_late = false;
+	nr_mem_guests = nr_ioreq_starts = nr_attach = nr_detach = 0;
+	attach_ret = 2;
+	last_attach_g = NULL;
+	last_attach_domid = 0;
 	opts.force_foreign = false;
+	opts.nr_vmsg_domids = 0;
+	assert_int_equal(xd_start((struct hv_xen *)&fake_xs, &opts), 0);
+	return 0;
+}
+
+/* The same with virtio-msg endpoints configured for dom5 and dom1. */
+static int setup_vmsg(void **state)
+{
+	setup(state);
+	xd_stop(false);
+	opts.nr_vmsg_domids = 3;
 	assert_int_equal(xd_start((struct hv_xen *)&fake_xs, &opts), 0);
 	return 0;
 }
@@ -799,6 +882,160 @@ static void test_detach(void **state)
 	assert_int_equal(xd_start((struct hv_xen *)&fake_xs, &opts), 0);
 }
 
+/* ---- virtio-msg domains ---- */
+
+/*
+ * A configured domain: nothing until xenstore introduces it, then a guest
+ * without IOREQ server and one attach; later scans keep it; its release
+ * detaches and destroys it; the next domain with that id is attached anew.
+ */
+static void test_vmsg_domain(void **state)
+{
+	fire();
+	assert_int_equal(nr_guests_made, 0);
+	assert_int_equal(nr_attach, 0);
+
+	introduced[5] = true;
+	fire();
+	assert_int_equal(nr_guests_made, 1);
+	assert_int_equal(nr_mem_guests, 1);
+	assert_int_equal(nr_ioreq_starts, 0);
+	assert_int_equal(nr_attach, 1);
+	assert_int_equal(last_attach_domid, 5);
+	assert_false(last_attach_g->ioreq);
+	for (unsigned i = 0; i < 3; i++)
+		fire();
+	assert_int_equal(nr_attach, 1);
+	assert_int_equal(nr_guests_made, 1);
+	assert_int_equal(nr_guests_destroyed, 0);
+
+	/* An unrelated device node's scan does not touch it either. */
+	disk417(2, 51712, "33554432", "33");
+	fire();
+	assert_int_equal(nr_guests_made, 2);
+	assert_int_equal(nr_guests_destroyed, 0);
+
+	introduced[5] = false;
+	fire();
+	assert_int_equal(nr_detach, 1);
+	assert_int_equal(nr_guests_destroyed, 1);
+	assert_true(last_destroy_dead);
+	fire();
+	assert_int_equal(nr_detach, 1);
+	assert_int_equal(nr_attach, 1);
+
+	introduced[5] = true;
+	fire();
+	assert_int_equal(nr_attach, 2);
+	assert_int_equal(nr_guests_made, 3);
+}
+
+/* No device could be set up: guest released, not retried while it lives. */
+static void test_vmsg_attach_none(void **state)
+{
+	attach_ret = 0;
+	introduced[5] = true;
+	fire();
+	assert_int_equal(nr_attach, 1);
+	assert_int_equal(nr_guests_made, 1);
+	assert_int_equal(nr_guests_destroyed, 1);
+	attach_ret = 2;
+	fire();
+	assert_int_equal(nr_attach, 1);
+	assert_int_equal(nr_detach, 0);
+}
+
+/*
+ * MMIO device and endpoints of one domain (dom1, listed twice): one guest
+ * with its IOREQ server, one attach; removing the MMIO device keeps the
+ * guest for the endpoints.
+ */
+static void test_vmsg_with_mmio(void **state)
+{
+	disk417(1, 51712, "33554432", "33");
+	fire();
+	assert_int_equal(nr_guests_made, 1);
+	assert_int_equal(nr_mem_guests, 0);
+	assert_int_equal(nr_devs_made, 1);
+	assert_int_equal(nr_attach, 1);
+	assert_ptr_equal(last_attach_g, devs[0].g);
+	assert_true(last_attach_g->ioreq);
+	assert_string_equal(key(D417, "state"), "2");
+
+	set(D417, "state", "5");	/* Closing */
+	fire();
+	assert_int_equal(nr_removed, 1);
+	assert_string_equal(key(D417, "state"), "6");
+	assert_int_equal(nr_guests_destroyed, 0);
+	rm_tree(D417);
+	fire();
+	assert_int_equal(nr_guests_destroyed, 0);
+	assert_int_equal(nr_attach, 1);
+
+	/* A new MMIO device joins the same guest and its server. */
+	disk417(1, 51728, "33555456", "34");
+	fire();
+	assert_int_equal(nr_guests_made, 1);
+	assert_int_equal(nr_devs_made, 2);
+	assert_ptr_equal(devs[1].g, last_attach_g);
+
+	introduced[1] = false;
+	fire();
+	assert_int_equal(nr_detach, 1);
+	assert_int_equal(nr_guests_destroyed, 1);
+}
+
+/* Endpoints first, then an MMIO device: the server comes with the device. */
+static void test_vmsg_then_mmio(void **state)
+{
+	introduced[1] = true;
+	fire();
+	assert_int_equal(nr_mem_guests, 1);
+	assert_int_equal(nr_ioreq_starts, 0);
+	assert_int_equal(nr_attach, 1);
+
+	disk417(1, 51712, "33554432", "33");
+	fire();
+	assert_int_equal(nr_guests_made, 1);
+	assert_int_equal(nr_ioreq_starts, 1);
+	assert_int_equal(nr_devs_made, 1);
+	assert_ptr_equal(devs[0].g, last_attach_g);
+	assert_string_equal(key(D417, "state"), "2");
+	assert_int_equal(nr_attach, 1);
+}
+
+/* Daemon exit: endpoints off the bus first, in both exit modes. */
+static void test_vmsg_stop(void **state)
+{
+	introduced[5] = true;
+	disk417(1, 51712, "33554432", "33");
+	fire();
+	assert_int_equal(nr_attach, 2);
+	xd_stop(true);
+	assert_int_equal(nr_detach, 2);
+	assert_int_equal(nr_guests_destroyed, 2);
+	assert_int_equal(xd_start((struct hv_xen *)&fake_xs, &opts), 0);
+	fire();
+	assert_int_equal(nr_attach, 4);
+	xd_stop(false);
+	assert_int_equal(nr_detach, 4);
+	assert_int_equal(xd_start((struct hv_xen *)&fake_xs, &opts), 0);
+}
+
+/* More domids than XD_VMSG_MAX, or a callback missing: refused. */
+static void test_vmsg_opts(void **state)
+{
+	struct xd_opts o = opts;
+
+	xd_stop(false);
+	o.nr_vmsg_domids = XD_VMSG_MAX + 1;
+	assert_int_equal(xd_start((struct hv_xen *)&fake_xs, &o), -EINVAL);
+	o.nr_vmsg_domids = 1;
+	o.vmsg_detach = NULL;
+	assert_int_equal(xd_start((struct hv_xen *)&fake_xs, &o), -EINVAL);
+	assert_int_equal(xd_start((struct hv_xen *)&fake_xs, &opts), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -819,6 +1056,18 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_restore_server_gone, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_detach, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_vmsg_domain, setup_vmsg,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_vmsg_attach_none,
+		    setup_vmsg, teardown),
+		cmocka_unit_test_setup_teardown(test_vmsg_with_mmio, setup_vmsg,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_vmsg_then_mmio, setup_vmsg,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_vmsg_stop, setup_vmsg,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_vmsg_opts, setup_vmsg,
+		    teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -562,7 +562,7 @@ static void xen_destroy(struct hv_dom *d)
 	if (xd->created && !d->dead && !d->detach)
 		xendevicemodel_destroy_ioreq_server(dm, (domid_t)d->domid,
 		    xd->id);
-	else if (d->detach)
+	else if (xd->created && d->detach)
 		log_info("dom%u: IOREQ server %u left for the next xen-vhostd",
 		    d->domid, xd->id);
 	xenevtchn_close(xd->xce);
