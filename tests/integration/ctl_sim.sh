@@ -5,7 +5,15 @@ set -euo pipefail
 XVD=$1
 SIMGUEST=$2
 CTL=$3
+MAN=${4:-}
 . "$(dirname "$0")/lib.sh"
+
+if [ -n "$MAN" ]; then
+	for opt in $("$CTL" --help | grep -o -- '--[a-z][a-z-]*' | sort -u); do
+		grep -q -- "Fl \\\\-${opt#--}" "$MAN" ||
+			fail "xen-vhostctl --help option $opt is not in $(basename "$MAN")"
+	done
+fi
 
 img=$xvd_tmp/disk.img
 "$SIMGUEST" pattern --seed 1 --offset 0 --len $((256 << 20)) >"$img"
