@@ -921,9 +921,20 @@ static void reconnect_cb(int fd, void *arg)
 	dev->st.reconnects++;
 	log_info("%s: back-end %s reconnected, rings resumed", dev->name,
 	    dev->cfg.socket);
-	/* Whatever the guest queued meanwhile. */
-	for (uint32_t i = 0; i < dev->mmio.nr_queues; i++)
+	/*
+	 * Whatever the guest queued meanwhile; and the new back-end must look
+	 * at its ring even if nothing new came: the requests posted again in
+	 * queue_start() are already in it, and with all of the guest's
+	 * requests in flight no guest kick would ever come.
+	 */
+	for (uint32_t i = 0; i < dev->mmio.nr_queues; i++) {
+		uint64_t one = 1;
+
 		kick(dev, i);
+		if (dev->q[i].started &&
+		    write(dev->q[i].kick_fd, &one, sizeof(one)) != sizeof(one))
+			dev->st.errors++;
+	}
 }
 
 static void device_backend_lost(struct xvd_device *dev, const char *why)
