@@ -243,7 +243,7 @@ static void device_fail(struct xvd_device *dev, const char *why, uint32_t q)
 		device_signal_config(dev);
 }
 
-static void kick(struct xvd_device *dev, uint32_t i);
+static void kick(struct xvd_device *dev, uint32_t i, bool force);
 
 static void call_cb(int fd, void *arg)
 {
@@ -271,7 +271,7 @@ static void call_cb(int fd, void *arg)
 		for (uint32_t i = 0; i < dev->mmio.nr_queues; i++)
 			if (i != q->index && dev->q[i].svq != NULL &&
 			    shadow_vq_inflight(dev->q[i].svq) == 0)
-				kick(dev, i);
+				kick(dev, i, false);
 		if ((rc & SHADOW_IRQ) == 0)
 			return;
 	}
@@ -679,7 +679,11 @@ static void device_stop(struct xvd_device *dev)
 	fd_close(&dev->inflight_fd);
 }
 
-static void kick(struct xvd_device *dev, uint32_t i)
+/*
+ * Guest entries to the back-end, and its kick eventfd written unless
+ * shadow queues had nothing new to post; @force writes it anyway.
+ */
+static void kick(struct xvd_device *dev, uint32_t i, bool force)
 {
 	struct dev_queue *q = &dev->q[i];
 	uint64_t one = 1;
@@ -695,7 +699,7 @@ static void kick(struct xvd_device *dev, uint32_t i)
 			    i);
 			return;
 		}
-		if (rc == 0)
+		if (rc == 0 && !force)
 			return;
 	}
 	dev->st.kicks++;
@@ -709,7 +713,7 @@ static void device_act(struct xvd_device *dev, const struct vmmio_action *a)
 {
 	switch (a->kind) {
 	case VMMIO_ACT_NOTIFY:
-		kick(dev, a->queue);
+		kick(dev, a->queue, false);
 		break;
 	case VMMIO_ACT_QUEUE_READY:
 		if (dev->running && dev->vhu != NULL && !dev->recovering)
@@ -861,6 +865,26 @@ static void reconnect_give_up(struct xvd_device *dev)
 		device_signal_config(dev);
 }
 
+/* Retries until the connect timeout: the first after 100 ms. */
+static void backoff_start(struct xvd_device *dev)
+{
+	dev->reconnect_delay_ms = DEV_RECONNECT_FIRST_MS;
+	dev->reconnect_deadline_ms = now_ms() +
+	    (uint64_t)dev->cfg.connect_timeout_ms;
+}
+
+/* The next try of @cb after the delay, which then doubles up to 1 s. */
+static bool backoff_timer(struct xvd_device *dev, evloop_cb cb)
+{
+	dev->reconnect_w = evloop_timer_add(dev->reconnect_delay_ms, cb, dev);
+	if (dev->reconnect_w == NULL)
+		return false;
+	dev->reconnect_delay_ms *= 2;
+	if (dev->reconnect_delay_ms > DEV_RECONNECT_MAX_MS)
+		dev->reconnect_delay_ms = DEV_RECONNECT_MAX_MS;
+	return true;
+}
+
 static void reconnect_schedule(struct xvd_device *dev)
 {
 	uint64_t now = now_ms();
@@ -880,15 +904,8 @@ static void reconnect_schedule(struct xvd_device *dev)
 			reconnect_give_up(dev);
 		return;
 	}
-	dev->reconnect_w = evloop_timer_add(dev->reconnect_delay_ms,
-	    reconnect_cb, dev);
-	if (dev->reconnect_w == NULL) {
+	if (!backoff_timer(dev, reconnect_cb))
 		reconnect_give_up(dev);
-		return;
-	}
-	dev->reconnect_delay_ms *= 2;
-	if (dev->reconnect_delay_ms > DEV_RECONNECT_MAX_MS)
-		dev->reconnect_delay_ms = DEV_RECONNECT_MAX_MS;
 }
 
 static void reconnect_cb(int fd, void *arg)
@@ -927,14 +944,8 @@ static void reconnect_cb(int fd, void *arg)
 	 * queue_start() are already in it, and with all of the guest's
 	 * requests in flight no guest kick would ever come.
 	 */
-	for (uint32_t i = 0; i < dev->mmio.nr_queues; i++) {
-		uint64_t one = 1;
-
-		kick(dev, i);
-		if (dev->q[i].started &&
-		    write(dev->q[i].kick_fd, &one, sizeof(one)) != sizeof(one))
-			dev->st.errors++;
-	}
+	for (uint32_t i = 0; i < dev->mmio.nr_queues; i++)
+		kick(dev, i, true);
 }
 
 static void device_backend_lost(struct xvd_device *dev, const char *why)
@@ -952,9 +963,7 @@ static void device_backend_lost(struct xvd_device *dev, const char *why)
 		dev->q[i].started = false;
 	if (!dev->recovering) {
 		dev->recovering = true;
-		dev->reconnect_delay_ms = DEV_RECONNECT_FIRST_MS;
-		dev->reconnect_deadline_ms = now_ms() +
-		    (uint64_t)dev->cfg.connect_timeout_ms;
+		backoff_start(dev);
 	}
 	if (dev->reconnect_w == NULL)
 		reconnect_schedule(dev);
@@ -1241,7 +1250,7 @@ static int device_restore(struct xvd_device *dev, const struct xs_restore *r)
 	    dev->name);
 	/* Requests the old daemon took but did not complete, and new ones. */
 	for (uint32_t i = 0; i < m->nr_queues; i++)
-		kick(dev, i);
+		kick(dev, i, false);
 	/* Completions of the old daemon the driver may not have seen. */
 	if (vmmio_raise(m, VMMIO_INT_VRING))
 		device_inject(dev);
@@ -1278,8 +1287,8 @@ static int device_finish(struct xvd_device *dev)
 }
 
 /*
- * connect_async: retry the first connect from the event loop (100 ms, then
- * doubling to 1 s) until the connect timeout, so that one missing back-end
+ * connect_async: retry the first connect from the event loop (backoff_timer)
+ * until the connect timeout, so that one missing back-end
  * does not hold up every other guest.
  */
 static void first_connect_cb(int fd, void *arg)
@@ -1310,16 +1319,10 @@ static void first_connect_cb(int fd, void *arg)
 		    dev->name, dev->cfg.socket, dev->cfg.connect_timeout_ms);
 		return;
 	}
-	dev->reconnect_w = evloop_timer_add(dev->reconnect_delay_ms,
-	    first_connect_cb, dev);
-	if (dev->reconnect_w == NULL) {
+	if (!backoff_timer(dev, first_connect_cb)) {
 		dev->connecting = false;
 		log_warnx("%s: cannot schedule a back-end connect", dev->name);
-		return;
 	}
-	dev->reconnect_delay_ms *= 2;
-	if (dev->reconnect_delay_ms > DEV_RECONNECT_MAX_MS)
-		dev->reconnect_delay_ms = DEV_RECONNECT_MAX_MS;
 }
 
 bool device_backend_ready(const struct xvd_device *dev)
@@ -1353,12 +1356,8 @@ int device_create(struct hv_dom *hv, const struct xvd_device_cfg *cfg,
 		if (rc < 0) {
 			/* Not there yet: the loop keeps trying. */
 			dev->connecting = true;
-			dev->reconnect_delay_ms = DEV_RECONNECT_FIRST_MS;
-			dev->reconnect_deadline_ms = now_ms() +
-			    (uint64_t)cfg->connect_timeout_ms;
-			dev->reconnect_w = evloop_timer_add(
-			    DEV_RECONNECT_FIRST_MS, first_connect_cb, dev);
-			if (dev->reconnect_w == NULL) {
+			backoff_start(dev);
+			if (!backoff_timer(dev, first_connect_cb)) {
 				rc = -ENOMEM;
 				goto fail;
 			}

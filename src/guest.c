@@ -113,6 +113,18 @@ static const struct ioreq_handler guest_ioreq_handler = {
 	.rejected = guest_rejected,
 };
 
+/* Serve vCPU @v's slot if READY, and tell the vCPU. True when served. */
+static bool guest_serve(struct xvd_guest *g, unsigned v)
+{
+	struct hv_dom *hv = g->hv;
+
+	if (ioreq_serve(&hv->iopage[v], &guest_ioreq_handler, g) != IOREQ_DONE)
+		return false;
+	g->nr_ioreqs++;
+	hv->ops->notify(hv, v);
+	return true;
+}
+
 static void guest_event_cb(int fd, void *arg)
 {
 	struct guest_evt *e = arg;
@@ -124,11 +136,7 @@ static void guest_event_cb(int fd, void *arg)
 	while ((rc = hv->ops->pending(hv, e->index, &vcpu)) > 0) {
 		if (vcpu >= hv->nr_vcpus)
 			continue;
-		if (ioreq_serve(&hv->iopage[vcpu], &guest_ioreq_handler, g) ==
-		    IOREQ_DONE) {
-			g->nr_ioreqs++;
-			hv->ops->notify(hv, vcpu);
-		}
+		(void)guest_serve(g, vcpu);
 		/* Xen's evtchn fd hands out one port per read: let poll say more. */
 		if (hv->ops->nr_event_fds(hv) == 1)
 			break;
@@ -156,11 +164,8 @@ void guest_sweep(struct xvd_guest *g)
 		}
 		if (ioreq_state(slot) == STATE_IOREQ_INPROCESS)
 			ioreq_set_state(slot, STATE_IOREQ_READY);
-		if (ioreq_serve(slot, &guest_ioreq_handler, g) != IOREQ_DONE)
-			continue;
-		g->nr_ioreqs++;
-		n++;
-		hv->ops->notify(hv, v);
+		if (guest_serve(g, v))
+			n++;
 	}
 	if (n != 0)
 		log_info("dom%u: %u ioreq(s) left waiting by the previous"

@@ -169,6 +169,16 @@ int hv_xen_dom_open(struct hv_xen *x, uint32_t domid, struct hv_dom **out)
 	return 0;
 }
 
+/* Map the server's sync ioreq page as its own mapping (reference 1.2). */
+static xenforeignmemory_resource_handle *xen_map_iopage(struct xen_dom *xd,
+    void **page)
+{
+	return xenforeignmemory_map_resource(xd->x->fmem, (domid_t)xd->d.domid,
+	    XENMEM_resource_ioreq_server, xd->id,
+	    XENMEM_resource_ioreq_server_frame_ioreq(0), 1, page,
+	    PROT_READ | PROT_WRITE, 0);
+}
+
 static int xen_ioreq_create(struct hv_dom *d)
 {
 	struct xen_dom *xd = to_xen(d);
@@ -181,10 +191,7 @@ static int xen_ioreq_create(struct hv_dom *d)
 		 * its page included: map the page again and serve it.
 		 */
 		xd->id = (ioservid_t)d->adopt_ioservid;
-		xd->res = xenforeignmemory_map_resource(xd->x->fmem,
-		    (domid_t)d->domid, XENMEM_resource_ioreq_server, xd->id,
-		    XENMEM_resource_ioreq_server_frame_ioreq(0), 1, &page,
-		    PROT_READ | PROT_WRITE, 0);
+		xd->res = xen_map_iopage(xd, &page);
 		if (xd->res != NULL) {
 			xd->created = true;
 			d->adopted = true;
@@ -205,10 +212,7 @@ static int xen_ioreq_create(struct hv_dom *d)
 	xd->created = true;
 	d->ioservid = xd->id;
 	/* Map before enabling: Xen writes vp_eport only into a mapped page. */
-	xd->res = xenforeignmemory_map_resource(xd->x->fmem, (domid_t)d->domid,
-	    XENMEM_resource_ioreq_server, xd->id,
-	    XENMEM_resource_ioreq_server_frame_ioreq(0), 1, &page,
-	    PROT_READ | PROT_WRITE, 0);
+	xd->res = xen_map_iopage(xd, &page);
 	if (xd->res == NULL) {
 		log_warn("dom%u: map_resource(ioreq server %u)", d->domid,
 		    xd->id);

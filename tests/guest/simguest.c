@@ -191,6 +191,29 @@ static int cmd_pattern(int argc, char **argv)
 	return 0;
 }
 
+/*
+ * The domain options every guest mode takes: no stray arguments, --connect
+ * and --domid given,
+ * --vcpus 1..SIM_MAX_VCPUS, --ram-mb @min_ram_mb..4096.
+ */
+static bool domain_args_ok(const char *mode, bool extra_args, const char *sock,
+    bool have_domid, uint32_t nr_vcpus, uint64_t ram_mb, uint64_t min_ram_mb)
+{
+	if (extra_args || sock == NULL || !have_domid) {
+		sg_errx("%s needs --connect SOCK and --domid N", mode);
+		return false;
+	}
+	if (nr_vcpus == 0 || nr_vcpus > SIM_MAX_VCPUS) {
+		sg_errx("--vcpus must be 1..%u", SIM_MAX_VCPUS);
+		return false;
+	}
+	if (ram_mb < min_ram_mb || ram_mb > 4096) {
+		sg_errx("--ram-mb must be %" PRIu64 "..4096", min_ram_mb);
+		return false;
+	}
+	return true;
+}
+
 /* ------------------------------------------------------------------ */
 /* blk */
 
@@ -332,10 +355,9 @@ static int blk_parse(int argc, char **argv, struct blk_args *a)
 	}
 	if (rc < 0)
 		goto bad;
-	if (optind != argc || a->sock == NULL || !have_domid) {
-		sg_errx("blk needs --connect SOCK and --domid N");
+	if (!domain_args_ok("blk", optind != argc, a->sock, have_domid,
+	    a->nr_vcpus, a->ram_mb, 1))
 		goto bad;
-	}
 	if ((w_lba || w_n || w_s) && !(w_lba && w_n && w_s)) {
 		sg_errx("--write-lba, --write-sectors and --write-seed go"
 		    " together");
@@ -348,14 +370,6 @@ static int blk_parse(int argc, char **argv, struct blk_args *a)
 	}
 	a->have_write = w_lba && a->write_sectors > 0;
 	a->have_read = r_lba && a->read_sectors > 0;
-	if (a->nr_vcpus == 0 || a->nr_vcpus > SIM_MAX_VCPUS) {
-		sg_errx("--vcpus must be 1..%u", SIM_MAX_VCPUS);
-		goto bad;
-	}
-	if (a->ram_mb < 1 || a->ram_mb > 4096) {
-		sg_errx("--ram-mb must be 1..4096");
-		goto bad;
-	}
 	if (a->depth == 0 || a->depth > MAX_DEPTH) {
 		sg_errx("--depth must be 1..%u", MAX_DEPTH);
 		goto bad;
@@ -868,18 +882,9 @@ static int fs_parse(int argc, char **argv, struct fs_args *a)
 	}
 	if (rc < 0)
 		goto bad;
-	if (optind != argc || a->sock == NULL || !have_domid) {
-		sg_errx("fs needs --connect SOCK and --domid N");
+	if (!domain_args_ok("fs", optind != argc, a->sock, have_domid,
+	    a->nr_vcpus, a->ram_mb, 1))
 		goto bad;
-	}
-	if (a->nr_vcpus == 0 || a->nr_vcpus > SIM_MAX_VCPUS) {
-		sg_errx("--vcpus must be 1..%u", SIM_MAX_VCPUS);
-		goto bad;
-	}
-	if (a->ram_mb < 1 || a->ram_mb > 4096) {
-		sg_errx("--ram-mb must be 1..4096");
-		goto bad;
-	}
 	if (a->chunk == 0 || a->chunk > FS_MAX_CHUNK) {
 		sg_errx("--chunk must be 1..%u", FS_MAX_CHUNK);
 		goto bad;
@@ -1340,18 +1345,9 @@ static int net_parse(int argc, char **argv, struct net_args *a)
 	}
 	if (rc < 0)
 		goto bad;
-	if (optind != argc || a->sock == NULL || !have_domid) {
-		sg_errx("net needs --connect SOCK and --domid N");
+	if (!domain_args_ok("net", optind != argc, a->sock, have_domid,
+	    a->nr_vcpus, a->ram_mb, 4))
 		goto bad;
-	}
-	if (a->nr_vcpus == 0 || a->nr_vcpus > SIM_MAX_VCPUS) {
-		sg_errx("--vcpus must be 1..%u", SIM_MAX_VCPUS);
-		goto bad;
-	}
-	if (a->ram_mb < 4 || a->ram_mb > 4096) {
-		sg_errx("--ram-mb must be 4..4096");
-		goto bad;
-	}
 	if (a->frames == 0 || a->phases == 0) {
 		sg_errx("--frames and --phases must be at least 1");
 		goto bad;
